@@ -1,0 +1,111 @@
+"""Writing outputs so that a failure never leaves a half-written file behind.
+
+Every file or directory edgedeploy produces is first written under a temporary
+name beside its destination and renamed into place only once complete; an
+existing destination is replaced only with ``force``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from edgedeploy.errors import InputFileError, OutputExistsError, OutputPathError
+
+__all__ = ["atomic_output_dir", "check_output_path", "read_input_file", "write_bytes", "write_text"]
+
+
+def check_output_path(path: Path, force: bool, protect: tuple[Path, ...] = ()) -> None:
+    """Raise unless ``path`` may be (re)written.
+
+    ``protect`` lists input files that must survive: an output that is, or
+    contains, one of them is refused even with ``force``.
+    """
+    if path.is_symlink():
+        raise OutputPathError(f"output path {path} is a symbolic link; refusing to write through it")
+    resolved = path.resolve()
+    for keep in protect:
+        keep_resolved = keep.resolve()
+        if resolved == keep_resolved or resolved in keep_resolved.parents:
+            raise OutputPathError(f"output path {path} would overwrite the input {keep}")
+    if path.exists() and not force:
+        raise OutputExistsError(f"output path {path} already exists (use --force to replace it)")
+    parent = resolved.parent
+    if not parent.is_dir():
+        raise OutputPathError(f"the directory {parent} for output {path} does not exist")
+
+
+def _replace(tmp: Path, dest: Path) -> None:
+    """Move ``tmp`` onto ``dest``; an existing directory is swapped out, then deleted."""
+    if dest.is_dir():
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        os.replace(dest, old)
+        os.replace(tmp, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, dest)
+
+
+def write_bytes(path: Path, data: bytes, force: bool = False, protect: tuple[Path, ...] = ()) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    check_output_path(path, force, protect)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str, force: bool = False, protect: tuple[Path, ...] = ()) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    write_bytes(path, text.encode("utf-8"), force=force, protect=protect)
+
+
+@contextlib.contextmanager
+def atomic_output_dir(
+    path: Path, force: bool = False, protect: tuple[Path, ...] = ()
+) -> Iterator[Path]:
+    """Yield a temporary directory that becomes ``path`` when the block succeeds.
+
+    On any exception the temporary directory is removed and ``path`` is left as
+    it was. Disk-full and permission errors become `OutputPathError`.
+    """
+    path = Path(path)
+    check_output_path(path, force, protect)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent))
+    try:
+        yield tmp
+        _replace(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_input_file(path: Path, what: str = "input file") -> bytes:
+    """Read a whole input file, turning OS errors into one clear `InputFileError`."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise InputFileError(f"{what} {path} is a directory, not a file")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc

@@ -1,0 +1,53 @@
+"""Child process of `measure_arena`: allocate a model in TFLite Micro, print one ARENA line.
+
+Run as ``python -m edgedeploy.runtime._arena_probe MODEL``. It lives in its own
+process because the interpreter prints from C and may abort on a bad model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+from edgedeploy.runtime.micro import MAX_ARENA_BYTES, _captured_c_output, micro_runtime
+
+
+def _allocates(runtime: object, data: bytes, size: int) -> bool:
+    with _captured_c_output():
+        try:
+            runtime.Interpreter.from_bytes(data, arena_size=size)  # type: ignore[attr-defined]
+        except (RuntimeError, ValueError):
+            return False
+    return True
+
+
+def main(path: str) -> int:
+    runtime = micro_runtime()
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if not _allocates(runtime, data, MAX_ARENA_BYTES):
+        print("cannot allocate even with the largest arena tried", file=sys.stderr)
+        return 1
+    lo, hi = 256, MAX_ARENA_BYTES
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _allocates(runtime, data, mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    with _captured_c_output() as log:
+        interp = runtime.Interpreter.from_bytes(data, arena_size=lo)
+        interp.print_allocations()
+    text = "\n".join(log)
+    found = {
+        key: int(m.group(1))
+        for key in ("total", "head", "tail")
+        if (m := re.search(rf"Arena allocation {key} (\d+) bytes", text))
+    }
+    print("ARENA " + json.dumps({**found, "minimum": lo}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
