@@ -26,7 +26,9 @@ def check_output_path(path: Path, force: bool, protect: tuple[Path, ...] = ()) -
     contains, one of them is refused even with ``force``.
     """
     if path.is_symlink():
-        raise OutputPathError(f"output path {path} is a symbolic link; refusing to write through it")
+        raise OutputPathError(
+            f"output path {path} is a symbolic link; refusing to write through it"
+        )
     resolved = path.resolve()
     for keep in protect:
         keep_resolved = keep.resolve()
@@ -50,11 +52,15 @@ def _replace(tmp: Path, dest: Path) -> None:
         os.replace(tmp, dest)
 
 
-def write_bytes(path: Path, data: bytes, force: bool = False, protect: tuple[Path, ...] = ()) -> None:
+def write_bytes(
+    path: Path, data: bytes, force: bool = False, protect: tuple[Path, ...] = ()
+) -> None:
     """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
     path = Path(path)
     check_output_path(path, force, protect)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent
+    )
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -286,7 +286,9 @@ def _from_object(model: Any, data: bytes, path: Path | None, name: str, s: Modul
         if t.type not in _TENSOR_TYPES:
             raise ModelFormatError(f"{name}: tensor {i} has an unknown type code {t.type}")
         if not 0 <= t.buffer < max(len(buffers), 1):
-            raise ModelFormatError(f"{name}: tensor {i} names buffer {t.buffer}, which does not exist")
+            raise ModelFormatError(
+                f"{name}: tensor {i} names buffer {t.buffer}, which does not exist"
+            )
         q = t.quantization
         quant = None
         if q is not None and q.scale is not None and len(q.scale) > 0:
@@ -313,7 +315,9 @@ def _from_object(model: Any, data: bytes, path: Path | None, name: str, s: Modul
     operators: list[OperatorInfo] = []
     for i, op in enumerate(sg.operators or []):
         if not 0 <= op.opcodeIndex < len(codes):
-            raise ModelFormatError(f"{name}: operator {i} names opcode {op.opcodeIndex}, past the table")
+            raise ModelFormatError(
+                f"{name}: operator {i} names opcode {op.opcodeIndex}, past the table"
+            )
         code = codes[op.opcodeIndex]
         builtin = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
         opname = op_names.get(builtin, f"UNKNOWN_{builtin}")
@@ -323,7 +327,9 @@ def _from_object(model: Any, data: bytes, path: Path | None, name: str, s: Modul
         outs = tuple(int(v) for v in (op.outputs if op.outputs is not None else ()))
         for idx in ins + outs:
             if idx != -1 and not 0 <= idx < len(tensors):
-                raise ModelFormatError(f"{name}: operator {i} ({opname}) names tensor {idx}, out of range")
+                raise ModelFormatError(
+                    f"{name}: operator {i} ({opname}) names tensor {idx}, out of range"
+                )
         operators.append(
             OperatorInfo(
                 index=i,
@@ -338,7 +344,9 @@ def _from_object(model: Any, data: bytes, path: Path | None, name: str, s: Modul
     outputs = [int(v) for v in (sg.outputs if sg.outputs is not None else ())]
     for idx in inputs + outputs:
         if not 0 <= idx < len(tensors):
-            raise ModelFormatError(f"{name}: subgraph input/output names tensor {idx}, out of range")
+            raise ModelFormatError(
+                f"{name}: subgraph input/output names tensor {idx}, out of range"
+            )
     return ModelFile(
         path=path,
         data=data,

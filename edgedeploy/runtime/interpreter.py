@@ -31,7 +31,11 @@ __all__ = [
 ]
 
 # Where an Interpreter class can come from, in order of preference.
-_INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
+_INTERPRETER_MODULES = (
+    "ai_edge_litert.interpreter",
+    "tflite_runtime.interpreter",
+    "tensorflow.lite",
+)
 
 
 def interpreter_module() -> Any:
@@ -123,7 +127,9 @@ class Model:
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelFormatError(f"{self.file.name}: the interpreter cannot load it: {first}") from exc
+            raise ModelFormatError(
+                f"{self.file.name}: the interpreter cannot load it: {first}"
+            ) from exc
         self.num_threads = num_threads
         self.inputs = [self._spec(d) for d in self._interp.get_input_details()]
         self.outputs = [self._spec(d) for d in self._interp.get_output_details()]

@@ -90,14 +90,22 @@ class MicroModel:
                 raise ArenaTooSmallError(
                     f"{self.file.name}: TFLite Micro cannot allocate it in {arena_size} bytes: {detail}"
                 ) from failure
-            raise ModelFormatError(f"{self.file.name}: TFLite Micro cannot load it: {detail}") from failure
-        self.input_details = [self._interp.get_input_details(i) for i in range(len(self.file.inputs))]
-        self.output_details = [self._interp.get_output_details(i) for i in range(len(self.file.outputs))]
+            raise ModelFormatError(
+                f"{self.file.name}: TFLite Micro cannot load it: {detail}"
+            ) from failure
+        self.input_details = [
+            self._interp.get_input_details(i) for i in range(len(self.file.inputs))
+        ]
+        self.output_details = [
+            self._interp.get_output_details(i) for i in range(len(self.file.outputs))
+        ]
 
     def run_raw(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Run on tensors in the model's own dtypes; return the raw output tensors."""
         if len(inputs) != len(self.input_details):
-            raise InputDataError(f"the model takes {len(self.input_details)} input(s), got {len(inputs)}")
+            raise InputDataError(
+                f"the model takes {len(self.input_details)} input(s), got {len(inputs)}"
+            )
         for i, (x, detail) in enumerate(zip(inputs, self.input_details, strict=True)):
             x = np.asarray(x)
             shape = tuple(int(v) for v in detail["shape"])
@@ -115,7 +123,9 @@ class MicroModel:
             else:
                 failure = None
         if failure is not None:
-            raise ModelFormatError(f"TFLite Micro failed to invoke: {'; '.join(log[:3]) or failure}")
+            raise ModelFormatError(
+                f"TFLite Micro failed to invoke: {'; '.join(log[:3]) or failure}"
+            )
         return [np.array(self._interp.get_output(i)) for i in range(len(self.output_details))]
 
     def tensor(self, index: int) -> np.ndarray:
@@ -157,11 +167,15 @@ def measure_arena(model: Path | str | bytes, timeout: float = 120.0) -> ArenaRep
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise ModelFormatError(f"TFLite Micro did not finish allocating in {timeout:.0f} s") from exc
+            raise ModelFormatError(
+                f"TFLite Micro did not finish allocating in {timeout:.0f} s"
+            ) from exc
     for line in proc.stdout.decode("utf-8", "replace").splitlines():
         if line.startswith("ARENA "):
             return ArenaReport(**json.loads(line[len("ARENA ") :]))
     if proc.returncode < 0:
         raise ModelFormatError(f"TFLite Micro crashed (signal {-proc.returncode}) while allocating")
     tail = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip().splitlines()
-    raise ModelFormatError(f"TFLite Micro cannot allocate the model: {tail[-1] if tail else 'no output'}")
+    raise ModelFormatError(
+        f"TFLite Micro cannot allocate the model: {tail[-1] if tail else 'no output'}"
+    )

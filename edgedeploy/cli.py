@@ -1,0 +1,358 @@
+"""The ``edgedeploy`` command: a thin layer over the stage APIs.
+
+Each subcommand parses its arguments, makes one library call and prints what it
+returns. `main` is the only place where an `EdgeDeployError` becomes one line on
+stderr and an exit status; ``--traceback`` re-raises for debugging. Stage
+packages are imported inside the handlers so that ``info``, ``run`` and
+``export`` work on a machine without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgedeploy import __version__
+from edgedeploy.errors import EdgeDeployError, InputDataError, InputFileError
+
+__all__ = ["build_parser", "main"]
+
+
+def _say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+# --- train / convert -------------------------------------------------------
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from edgedeploy.training import TrainConfig, train
+
+    options: dict[str, Any] = {}
+    for key in ("alpha", "conv_layers", "dense_layers"):
+        value = getattr(args, key)
+        if value is not None:
+            options[key] = value
+    config = TrainConfig(
+        model=args.model,
+        dataset=args.dataset,
+        out=Path(args.out),
+        input_size=args.input_size,
+        channels=args.channels,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        patience=args.patience,
+        learning_rate=args.learning_rate,
+        force=args.force,
+        model_options=options,
+    )
+    result = train(config, log=_progress)
+    _say(json.dumps(result.to_dict(), indent=2, default=str))
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from edgedeploy.converter import ConvertConfig, convert, format_report
+
+    config = ConvertConfig(
+        source=Path(args.source),
+        out=Path(args.out),
+        quantize=args.quantize,
+        report=Path(args.report) if args.report else None,
+        dataset=args.dataset,
+        input_size=args.input_size,
+        channels=args.channels,
+        io_dtype=args.io_dtype,
+        per_channel=not args.per_tensor,
+        calibration_samples=args.calibration_samples,
+        force=args.force,
+        bench_runs=args.bench_runs,
+    )
+    report = convert(config, log=_progress)
+    _say(format_report(report))
+    return 0
+
+
+# --- export ----------------------------------------------------------------
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    model, out = Path(args.model), Path(args.out)
+    if args.runtime == "tflm":
+        from edgedeploy.firmware_export import export_tflm
+        from edgedeploy.firmware_export import format_export as fmt_tflm
+
+        labels = _read_labels(Path(args.labels)) if args.labels else None
+        result: Any = export_tflm(model, out, force=args.force, labels=labels)
+        text = fmt_tflm(result)
+    else:
+        from edgedeploy.firmware_export.c_runtime import export_c
+        from edgedeploy.firmware_export.c_runtime import format_export as fmt_c
+
+        result = export_c(model, out, force=args.force)
+        text = fmt_c(result)
+    _say(text if isinstance(text, str) else "\n".join(text))
+    return 0
+
+
+def _read_labels(path: Path) -> list[str]:
+    from edgedeploy.fsutil import read_input_file
+
+    raw = read_input_file(path, "labels file").decode("utf-8", "replace")
+    if path.suffix == ".json":
+        try:
+            labels = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"labels file {path} is not valid JSON: {exc.msg}") from exc
+        if not isinstance(labels, list):
+            raise InputFileError(f"labels file {path} must hold a JSON list of strings")
+        return [str(v) for v in labels]
+    return [line.strip() for line in raw.splitlines() if line.strip()]
+
+
+# --- run / bench / info ----------------------------------------------------
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    from edgedeploy.fsutil import read_input_file
+
+    read_input_file(path, "input file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputFileError(f"input file {path} is not a readable .npy array ({exc})") from exc
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from edgedeploy.runtime import MicroModel, Model, dequantize
+
+    x = _load_npy(Path(args.input))
+    if args.backend == "micro":
+        micro = MicroModel(Path(args.model))
+        spec_model = Model(Path(args.model))
+        spec = spec_model.inputs[0]
+        if x.dtype.name != spec.dtype:
+            raise InputDataError(
+                f"input {args.input} has dtype {x.dtype.name}; the micro backend takes the model's "
+                f"own dtype {spec.dtype}"
+            )
+        raw = micro.run_raw([x.reshape(spec.shape) if x.size == np.prod(spec.shape) else x])
+        outputs = [
+            dequantize(r, s) if s.quantized else r
+            for r, s in zip(raw, spec_model.outputs, strict=True)
+        ]
+    else:
+        model = Model(Path(args.model), num_threads=args.threads)
+        spec = model.inputs[0]
+        if (
+            x.ndim == len(spec.shape)
+            and x.shape[1:] == spec.shape[1:]
+            and x.shape[0] != spec.shape[0]
+        ):
+            outputs = [model.predict_batch(x)]
+        else:
+            outputs = model.predict(x)
+    np.set_printoptions(precision=6, suppress=True, linewidth=120)
+    for i, out in enumerate(outputs):
+        _say(f"output {i} {list(out.shape)}:")
+        _say(np.array2string(out))
+    if args.output:
+        import io
+
+        from edgedeploy.fsutil import write_bytes
+
+        buffer = io.BytesIO()
+        np.save(buffer, outputs[0])
+        write_bytes(Path(args.output), buffer.getvalue(), force=args.force)
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from edgedeploy.runtime import Model
+
+    model = Model(Path(args.model), num_threads=args.threads)
+    result = model.benchmark(runs=args.runs, warmup=args.warmup)
+    if args.json:
+        _say(json.dumps(result.to_dict(), indent=2))
+        return 0
+    _say(f"model     {model.file.name} ({len(model.file.data)} bytes)")
+    _say(f"backend   {result.backend}, threads {result.threads or 'default'}")
+    _say(f"runs      {result.runs} after {result.warmup} warm-up")
+    _say(f"median    {result.median_ms:.3f} ms")
+    _say(f"p90       {result.p90_ms:.3f} ms")
+    _say(f"min       {result.min_ms:.3f} ms")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from edgedeploy.modelfile import load_model
+
+    model = load_model(Path(args.model))
+    _say(f"model       {model.name}")
+    _say(f"size        {len(model.data)} bytes, sha256 {model.sha256}")
+    _say(f"parameters  {model.parameter_bytes} bytes")
+
+    def describe(kind: str, index: int) -> str:
+        t = model.tensors[index]
+        q = t.quant
+        if q is None:
+            qtext = "not quantized"
+        elif q.per_channel:
+            qtext = f"per-channel ({len(q.scales)} scales, axis {q.quantized_dimension})"
+        else:
+            qtext = f"scale {q.scales[0]:.6g}, zero point {q.zero_points[0]}"
+        return f"{kind:<7} {t.name!r} {t.dtype}{list(t.shape)} {qtext}"
+
+    for i in model.inputs:
+        _say(describe("input", i))
+    for i in model.outputs:
+        _say(describe("output", i))
+    _say("ops:")
+    for name, count in model.op_counts.items():
+        _say(f"  {name:<24} x{count}")
+    missing = model.tflm_unsupported_ops()
+    if missing:
+        _say(f"TFLite Micro: cannot run {', '.join(missing)}")
+    else:
+        _say("TFLite Micro: every op is supported")
+    if args.arena:
+        from edgedeploy.runtime import measure_arena
+
+        arena = measure_arena(model.data)
+        _say(
+            f"TFLite Micro arena: {arena.total} bytes after allocation "
+            f"({arena.head} activations, {arena.tail} persistent), {arena.minimum} bytes to allocate"
+        )
+    return 0
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from edgedeploy.devices import list_profiles
+
+    _say(f"{'name':<20} {'core':<22} {'MHz':>5} {'flash':>10} {'RAM':>10}  description")
+    for p in list_profiles():
+        _say(
+            f"{p.name:<20} {p.core:<22} {p.clock_mhz:>5} {p.flash_bytes:>10} {p.ram_bytes:>10}  "
+            f"{p.description}"
+        )
+    return 0
+
+
+# --- parser ----------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgedeploy",
+        description="From Keras training to int8 on microcontrollers, Raspberry Pi and phones.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgedeploy {__version__}")
+    parser.add_argument(
+        "--traceback", action="store_true", help="show the full traceback on errors"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        name: str, handler: Callable[[argparse.Namespace], int], text: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("train", _cmd_train, "train a model of the zoo on a dataset")
+    p.add_argument(
+        "--model", required=True, help="small_cnn, mobilenet_v1, mobilenet_v2, ds_cnn, ..."
+    )
+    p.add_argument(
+        "--dataset", required=True, help="digits, shapes, an image folder or an .npz file"
+    )
+    p.add_argument("--input-size", type=int, default=32)
+    p.add_argument("--channels", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha", type=float, default=None, help="width multiplier (MobileNets)")
+    p.add_argument("--conv-layers", type=int, default=None, help="conv blocks (small_cnn)")
+    p.add_argument("--dense-layers", type=int, default=None, help="hidden dense layers (small_cnn)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+
+    p = add("convert", _cmd_convert, "convert a trained model to .tflite and report accuracy")
+    p.add_argument("source", help="training output directory, .keras/.h5 file or SavedModel")
+    p.add_argument("--quantize", default="int8", choices=["float32", "float16", "dynamic", "int8"])
+    p.add_argument("--out", required=True, help="the .tflite to write")
+    p.add_argument("--report", default=None, help="JSON report to write")
+    p.add_argument("--dataset", default=None, help="dataset (needed with a bare model file)")
+    p.add_argument("--input-size", type=int, default=None)
+    p.add_argument("--channels", type=int, default=None)
+    p.add_argument("--io-dtype", default="int8", choices=["int8", "uint8", "float32"])
+    p.add_argument(
+        "--per-tensor", action="store_true", help="per-tensor instead of per-channel weights"
+    )
+    p.add_argument("--calibration-samples", type=int, default=200)
+    p.add_argument("--bench-runs", type=int, default=50)
+    p.add_argument("--force", action="store_true")
+
+    p = add("export", _cmd_export, "export a .tflite as firmware source")
+    p.add_argument("model", help="the .tflite model")
+    p.add_argument("--runtime", default="tflm", choices=["tflm", "c"])
+    p.add_argument("--labels", default=None, help="labels file (.json list or one per line)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--force", action="store_true")
+
+    p = add("run", _cmd_run, "run a .tflite on an input .npy and print the outputs")
+    p.add_argument("model")
+    p.add_argument("--input", required=True, help=".npy with one sample or a batch")
+    p.add_argument("--backend", default="litert", choices=["litert", "micro"])
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--output", default=None, help="also save the first output as .npy")
+    p.add_argument("--force", action="store_true")
+
+    p = add("bench", _cmd_bench, "measure host latency of a .tflite")
+    p.add_argument("model")
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = add("info", _cmd_info, "show a model's inputs, outputs, ops and TFLite Micro support")
+    p.add_argument("model")
+    p.add_argument(
+        "--arena", action="store_true", help="measure TFLite Micro's arena (tflite-micro)"
+    )
+
+    add("devices", _cmd_devices, "list the device profiles")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit status (0 ok, 2 usage or input, see errors.py)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except EdgeDeployError as exc:
+        if args.traceback:
+            raise
+        print(f"edgedeploy: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgedeploy: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
