@@ -89,13 +89,33 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     model, out = Path(args.model), Path(args.out)
+    labels = _read_labels(Path(args.labels)) if args.labels else None
+    if args.target in ("rpi", "android", "ios"):
+        from edgedeploy.firmware_export.bundles import export_mobile, export_rpi, format_bundle
+
+        if args.target == "rpi":
+            bundle = export_rpi(model, out, force=args.force, labels=labels)
+        else:
+            bundle = export_mobile(
+                model,
+                out,
+                platform=args.target,
+                force=args.force,
+                labels=labels,
+                mean=args.mean if args.mean is not None else 0.0,
+                std=args.std if args.std is not None else 1.0,
+                name=args.name,
+                description=args.description,
+                image=args.image,
+            )
+        _say(format_bundle(bundle))
+        return 0
     if args.runtime == "tflm":
         from edgedeploy.firmware_export import export_tflm
         from edgedeploy.firmware_export import format_export as fmt_tflm
 
-        labels = _read_labels(Path(args.labels)) if args.labels else None
         result: Any = export_tflm(model, out, force=args.force, labels=labels)
-        text = fmt_tflm(result)
+        text: Any = fmt_tflm(result)
     else:
         from edgedeploy.firmware_export.c_runtime import export_c
         from edgedeploy.firmware_export.c_runtime import format_export as fmt_c
@@ -104,6 +124,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
         text = fmt_c(result)
     _say(text if isinstance(text, str) else "\n".join(text))
     return 0
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from edgedeploy.devices.fit import DOES_NOT_FIT_EXIT, fit, format_fit
+
+    report = fit(Path(args.model), args.device)
+    _say(json.dumps(report.to_dict(), indent=2) if args.json else format_fit(report))
+    return 0 if report.fits else DOES_NOT_FIT_EXIT
 
 
 def _read_labels(path: Path) -> list[str]:
@@ -308,10 +336,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("export", _cmd_export, "export a .tflite as firmware source")
     p.add_argument("model", help="the .tflite model")
-    p.add_argument("--runtime", default="tflm", choices=["tflm", "c"])
+    p.add_argument(
+        "--runtime", default="tflm", choices=["tflm", "c"], help="microcontroller runtime"
+    )
+    p.add_argument(
+        "--target",
+        default="mcu",
+        choices=["mcu", "rpi", "android", "ios"],
+        help="mcu (firmware source, see --runtime), or a Raspberry Pi / phone bundle",
+    )
     p.add_argument("--labels", default=None, help="labels file (.json list or one per line)")
+    p.add_argument("--mean", type=float, nargs="+", default=None, help="phone: input mean")
+    p.add_argument("--std", type=float, nargs="+", default=None, help="phone: input std")
+    p.add_argument("--name", default=None, help="phone: model name in the metadata")
+    p.add_argument("--description", default=None, help="phone: description in the metadata")
+    p.add_argument("--image", action="store_true", help="phone: the input is an image")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true")
+
+    p = add("fit", _cmd_fit, "check a model's flash and RAM against a board's budget")
+    p.add_argument("model")
+    p.add_argument("--device", required=True, help="a profile name (see edgedeploy devices)")
+    p.add_argument("--json", action="store_true")
 
     p = add("run", _cmd_run, "run a .tflite on an input .npy and print the outputs")
     p.add_argument("model")

@@ -41,6 +41,13 @@ def check_output_path(path: Path, force: bool, protect: tuple[Path, ...] = ()) -
         raise OutputPathError(f"the directory {parent} for output {path} does not exist")
 
 
+def _ordinary_mode(path: Path, base: int) -> None:
+    """Give a mkstemp/mkdtemp path (private, 0600/0700) the mode a plain open() would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(base & ~umask)
+
+
 def _replace(tmp: Path, dest: Path) -> None:
     """Move ``tmp`` onto ``dest``; an existing directory is swapped out, then deleted."""
     if dest.is_dir():
@@ -62,6 +69,7 @@ def write_bytes(
         prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent
     )
     tmp = Path(tmp_name)
+    _ordinary_mode(tmp, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -93,6 +101,7 @@ def atomic_output_dir(
     path = Path(path)
     check_output_path(path, force, protect)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent))
+    _ordinary_mode(tmp, 0o777)
     try:
         yield tmp
         _replace(tmp, path)

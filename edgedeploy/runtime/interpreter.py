@@ -71,7 +71,9 @@ class TensorSpec:
 def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """Float -> the tensor's integer type, rounding half away from zero as TFLite does."""
     info = np.iinfo(spec.dtype)
-    q = np.round(np.asarray(x, dtype=np.float64) / spec.scale) + spec.zero_point
+    scaled = np.asarray(x, dtype=np.float64) / spec.scale
+    # np.round rounds half to even; TFLite's QUANTIZE uses std::round (half away from zero).
+    q = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) + spec.zero_point
     return np.clip(q, info.min, info.max).astype(spec.dtype)
 
 
