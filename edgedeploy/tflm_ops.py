@@ -2,7 +2,7 @@
 
 Read from ``MicroMutableOpResolver`` (tensorflow/lite/micro/micro_mutable_op_resolver.h)
 of the tflite-micro release pinned in pyproject.toml. A model using an op outside
-this table cannot run on a microcontroller with TFLite Micro.
+this table (a builtin name, or ``CUSTOM:`` and the custom code) cannot run on a microcontroller with TFLite Micro.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 __all__ = ["TFLM_RESOLVER_METHODS"]
 
 TFLM_RESOLVER_METHODS: dict[str, str] = {
+    # The one custom op TFLite Micro ships a kernel for (SSD post-processing).
+    "CUSTOM:TFLite_Detection_PostProcess": "AddDetectionPostprocess",
     "ABS": "AddAbs",
     "ADD": "AddAdd",
     "ADD_N": "AddAddN",

@@ -13,21 +13,28 @@ import sys
 from edgedeploy.runtime.micro import MAX_ARENA_BYTES, _captured_c_output, micro_runtime
 
 
-def _allocates(runtime: object, data: bytes, size: int) -> bool:
-    with _captured_c_output():
+def _allocates(runtime: object, data: bytes, size: int, log: list[str] | None = None) -> bool:
+    """Try to allocate ``data`` in ``size`` bytes; TFLM's own messages go into ``log``."""
+    with _captured_c_output() as captured:
         try:
             runtime.Interpreter.from_bytes(data, arena_size=size)  # type: ignore[attr-defined]
         except (RuntimeError, ValueError):
-            return False
-    return True
+            ok = False
+        else:
+            ok = True
+    if log is not None:
+        log.extend(captured)
+    return ok
 
 
 def main(path: str) -> int:
     runtime = micro_runtime()
     with open(path, "rb") as handle:
         data = handle.read()
-    if not _allocates(runtime, data, MAX_ARENA_BYTES):
-        print("cannot allocate even with the largest arena tried", file=sys.stderr)
+    reasons: list[str] = []
+    if not _allocates(runtime, data, MAX_ARENA_BYTES, reasons):
+        reason = next((line.strip() for line in reasons if line.strip()), "no reason given")
+        print(f"{reason} (with an arena of {MAX_ARENA_BYTES} bytes)", file=sys.stderr)
         return 1
     lo, hi = 256, MAX_ARENA_BYTES
     while lo < hi:
