@@ -19,9 +19,12 @@ from typing import Any
 import numpy as np
 
 from edgedeploy import __version__
-from edgedeploy.errors import EdgeDeployError, InputDataError, InputFileError
+from edgedeploy.errors import EdgeDeployError, InputDataError, InputFileError, UnknownNameError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["VALIDATION_FAILED_EXIT", "build_parser", "main"]
+
+#: Exit status of `validate` when the board computed different bytes than TFLite Micro.
+VALIDATION_FAILED_EXIT = 9
 
 
 def _say(line: str = "") -> None:
@@ -109,6 +112,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 image=args.image,
             )
         _say(format_bundle(bundle))
+        return 0
+    if args.device is not None:
+        if args.runtime != "c":
+            raise UnknownNameError(
+                "--device builds board firmware on the plain-C runtime: add --runtime c"
+            )
+        from edgedeploy.firmware_export.firmware import export_firmware
+        from edgedeploy.firmware_export.firmware import format_export as fmt_fw
+
+        _say(fmt_fw(export_firmware(model, out, device=args.device, force=args.force)))
         return 0
     if args.runtime == "tflm":
         from edgedeploy.firmware_export import export_tflm
@@ -207,6 +220,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.device is not None:
+        from edgedeploy.devices.bench import bench, format_bench
+
+        _verbose_wire(args.verbose)
+        dev = bench(
+            Path(args.model),
+            args.device,
+            port=args.port,
+            runs=args.runs,
+            warmup=args.warmup,
+            timeout=args.timeout,
+            verbose=args.verbose,
+        )
+        _say(json.dumps(dev.to_dict(), indent=2) if args.json else format_bench(dev))
+        return 0
     from edgedeploy.runtime import Model
 
     model = Model(Path(args.model), num_threads=args.threads)
@@ -220,6 +248,46 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     _say(f"median    {result.median_ms:.3f} ms")
     _say(f"p90       {result.p90_ms:.3f} ms")
     _say(f"min       {result.min_ms:.3f} ms")
+    return 0
+
+
+def _verbose_wire(verbose: bool) -> None:
+    """--verbose: hex-dump every byte exchanged with a board to stderr."""
+    if verbose:
+        import logging
+
+        logging.basicConfig(stream=sys.stderr, format="%(name)s: %(message)s")
+        logging.getLogger("edgedeploy.devices.wire").setLevel(logging.DEBUG)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from edgedeploy.devices.validate import format_validate, validate
+
+    _verbose_wire(args.verbose)
+    inputs: int | Path = int(args.inputs) if args.inputs.isdigit() else Path(args.inputs)
+    result = validate(
+        Path(args.model),
+        args.device,
+        inputs=inputs,
+        port=args.port,
+        seed=args.seed,
+        timeout=args.timeout,
+        verbose=args.verbose,
+    )
+    _say(json.dumps(result.to_dict(), indent=2) if args.json else format_validate(result))
+    return 0 if result.passed else VALIDATION_FAILED_EXIT
+
+
+def _cmd_flash(args: argparse.Namespace) -> int:
+    from edgedeploy.devices.flash import flash, format_flash, stop
+
+    if args.stop:
+        stopped = stop(Path(args.fwdir) if args.fwdir else None)
+        _say("stopped the board" if stopped else "no board was running for this project")
+        return 0
+    if not args.fwdir:
+        raise InputFileError("flash needs a firmware project directory (or --stop)")
+    _say(format_flash(flash(Path(args.fwdir), device=args.device, port=args.port)))
     return 0
 
 
@@ -351,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="phone: model name in the metadata")
     p.add_argument("--description", default=None, help="phone: description in the metadata")
     p.add_argument("--image", action="store_true", help="phone: the input is an image")
+    p.add_argument(
+        "--device", default=None, help="with --runtime c: a firmware project for a board"
+    )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true")
 
@@ -373,6 +444,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--device", default=None, help="benchmark on a board (e.g. qemu-m4)")
+    p.add_argument("--port", default=None, help="pyserial URL of a flashed board")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per board exchange")
+    p.add_argument("--verbose", action="store_true", help="hex-dump the serial traffic")
+
+    p = add("validate", _cmd_validate, "compare a board's outputs with TFLite Micro, byte by byte")
+    p.add_argument("model")
+    p.add_argument("--device", required=True)
+    p.add_argument("--port", default=None, help="pyserial URL of a flashed board")
+    p.add_argument("--inputs", default="20", help="a count of random inputs, or a .npy of samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per board exchange")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="hex-dump the serial traffic")
+
+    p = add("flash", _cmd_flash, "put a firmware project on a board (or start the emulator)")
+    p.add_argument(
+        "fwdir", nargs="?", help="a directory written by export --runtime c --device NAME"
+    )
+    p.add_argument("--device", default=None, help="defaults to the project's own device")
+    p.add_argument("--port", default=None, help="serial port of a real board")
+    p.add_argument(
+        "--stop",
+        action="store_true",
+        help="stop the emulated board of FWDIR (of every project without FWDIR)",
+    )
 
     p = add("info", _cmd_info, "show a model's inputs, outputs, ops and TFLite Micro support")
     p.add_argument("model")

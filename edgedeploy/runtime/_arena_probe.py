@@ -1,12 +1,15 @@
 """Child process of `measure_arena`: allocate a model in TFLite Micro, print one ARENA line.
 
 Run as ``python -m edgedeploy.runtime._arena_probe MODEL``. It lives in its own
-process because the interpreter prints from C and may abort on a bad model.
+process because the interpreter prints from C and may abort on a bad model; each
+trial allocation of the search runs in a forked child of its own, because TFLite
+Micro can crash (not fail) when handed an arena just too small for some models.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 
@@ -27,6 +30,16 @@ def _allocates(runtime: object, data: bytes, size: int, log: list[str] | None = 
     return ok
 
 
+def _allocates_in_child(runtime: object, data: bytes, size: int) -> bool:
+    """`_allocates` in a forked child: a crash there counts as "too small", not as our crash."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0 if _allocates(runtime, data, size) else 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def main(path: str) -> int:
     runtime = micro_runtime()
     with open(path, "rb") as handle:
@@ -39,7 +52,7 @@ def main(path: str) -> int:
     lo, hi = 256, MAX_ARENA_BYTES
     while lo < hi:
         mid = (lo + hi) // 2
-        if _allocates(runtime, data, mid):
+        if _allocates_in_child(runtime, data, mid):
             hi = mid
         else:
             lo = mid + 1
