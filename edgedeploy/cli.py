@@ -10,9 +10,11 @@ packages are imported inside the handlers so that ``info``, ``run`` and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +63,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         model_options=options,
     )
     result = train(config, log=_progress)
-    _say(json.dumps(result.to_dict(), indent=2, default=str))
+    summary = {k: v for k, v in result.to_dict().items() if k != "history"}
+    _say(json.dumps(summary, indent=2, default=str))
     return 0
 
 
@@ -357,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--traceback", action="store_true", help="show the full traceback on errors"
     )
+    parser.add_argument(
+        "--verbose-native",
+        action="store_true",
+        help="show TensorFlow's own C++ log lines (hidden by default)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
@@ -481,12 +489,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that load TensorFlow, whose C++ runtime logs to file descriptor 2.
+_TENSORFLOW_COMMANDS = frozenset({"train", "convert"})
+
+
+@contextlib.contextmanager
+def _native_stderr_to(sink_path: str | None) -> Iterator[None]:
+    """Send what C/C++ code writes to fd 2 elsewhere, keeping Python's sys.stderr on the terminal.
+
+    TensorFlow and the TFLite converter log dozens of lines (CUDA probes, oneDNN
+    notes, MLIR passes) straight to file descriptor 2. Our own progress and the
+    one-line error message are written through ``sys.stderr``, which keeps a
+    duplicate of the real descriptor, so the user sees only those.
+    """
+    try:
+        on_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        on_fd2 = False
+    if sink_path is None or not on_fd2:
+        yield
+        return
+    sys.stderr.flush()
+    real = os.dup(2)
+    with open(sink_path, "ab") as sink:
+        os.dup2(sink.fileno(), 2)
+    saved_stderr = sys.stderr
+    sys.stderr = os.fdopen(
+        real, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False
+    )
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr = saved_stderr
+        os.dup2(real, 2)
+        os.close(real)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 2 usage or input, see errors.py)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet = args.command in _TENSORFLOW_COMMANDS and not args.verbose_native
     try:
-        return int(args.handler(args))
+        with _native_stderr_to(os.devnull if quiet else None):
+            return int(args.handler(args))
     except EdgeDeployError as exc:
         if args.traceback:
             raise
