@@ -10,6 +10,7 @@ setup:
 	./scripts/setup.sh
 
 demo: setup
+	mkdir -p $(OUT)
 	$(EDGEDEPLOY) train --model small_cnn --dataset digits --input-size 32 --epochs 20 --out $(OUT)/small_cnn --force
 	$(EDGEDEPLOY) convert $(OUT)/small_cnn --quantize int8 --out $(OUT)/small_cnn_int8.tflite --report $(OUT)/small_cnn_int8.json --force
 	$(EDGEDEPLOY) export $(OUT)/small_cnn_int8.tflite --runtime tflm --labels $(OUT)/small_cnn/labels.json --out $(OUT)/firmware_tflm --force

@@ -23,7 +23,7 @@ if ! $PYTHON -c "import edgedeploy, tensorflow, tf_keras, tflite_micro, ai_edge_
    || [ pyproject.toml -nt .setup-stamp ] \
    || [ "$($PYTHON -c 'import edgedeploy,os;print(os.path.realpath(os.path.dirname(edgedeploy.__file__)))' 2>/dev/null)" != "$(realpath edgedeploy)" ]; then
   echo "setup: installing edgedeploy with all extras (pip)"
-  $PYTHON -m pip install --quiet --disable-pip-version-check -e ".[all]"
+  $PYTHON -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e ".[all]"
 fi
 touch .setup-stamp
 echo "setup: ready"
