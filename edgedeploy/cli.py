@@ -363,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--verbose-native",
         action="store_true",
-        help="show TensorFlow's own C++ log lines (hidden by default)",
+        help="show the C/C++ log lines of TensorFlow, LiteRT and TFLite Micro (hidden by default)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -489,16 +489,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Commands that load TensorFlow, whose C++ runtime logs to file descriptor 2.
-_TENSORFLOW_COMMANDS = frozenset({"train", "convert"})
-
-
 @contextlib.contextmanager
 def _native_stderr_to(sink_path: str | None) -> Iterator[None]:
     """Send what C/C++ code writes to fd 2 elsewhere, keeping Python's sys.stderr on the terminal.
 
     TensorFlow and the TFLite converter log dozens of lines (CUDA probes, oneDNN
-    notes, MLIR passes) straight to file descriptor 2. Our own progress and the
+    notes, MLIR passes) straight to file descriptor 2, LiteRT announces its
+    XNNPACK delegate there, and TFLite Micro prints its errors there. Our own progress and the
     one-line error message are written through ``sys.stderr``, which keeps a
     duplicate of the real descriptor, so the user sees only those.
     """
@@ -531,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    quiet = args.command in _TENSORFLOW_COMMANDS and not args.verbose_native
+    quiet = not args.verbose_native
     try:
         with _native_stderr_to(os.devnull if quiet else None):
             return int(args.handler(args))
