@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zoo import small_cnn_int8
+
 from edgedeploy.devices.bench import bench
 from edgedeploy.devices.flash import flash, stop
 from edgedeploy.devices.validate import validate
@@ -34,30 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_MODELS = ROOT.parent / "shared" / "models"
 DEFAULT_MODELS = ("kws_ref_int8.tflite", "ad01_int8.tflite")
 DEFAULT_JSON = ROOT / "bench" / "results" / "device_qemu_m4.json"
-
-
-def small_cnn_int8(work: Path, epochs: int) -> Path | None:
-    """Train and convert the project's small_cnn on digits; None when training is unavailable."""
-    try:
-        from edgedeploy.converter import ConvertConfig, convert
-        from edgedeploy.training import TrainConfig, train
-    except ImportError as exc:
-        print(f"small_cnn skipped: {exc}", file=sys.stderr)
-        return None
-    trained = work / "small_cnn"
-    try:
-        train(
-            TrainConfig(
-                model="small_cnn", dataset="digits", out=trained, input_size=32, epochs=epochs
-            ),
-            log=lambda line: print(f"  {line}", file=sys.stderr),
-        )
-        out = work / "small_cnn_digits_int8.tflite"
-        convert(ConvertConfig(source=trained, out=out, quantize="int8", bench_runs=0))
-    except EdgeDeployError as exc:
-        print(f"small_cnn skipped: {exc}", file=sys.stderr)
-        return None
-    return out
 
 
 def run_model(model: Path, device: str, work: Path, runs: int, inputs: int) -> dict[str, Any]:

@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from zoo import small_cnn_int8
+
 from edgedeploy.devices import list_profiles
 from edgedeploy.devices.fit import FitReport, fit
 from edgedeploy.errors import EdgeDeployError
@@ -25,30 +27,6 @@ from edgedeploy.errors import EdgeDeployError
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MODELS = ROOT.parent / "shared" / "models"
 DEFAULT_MODELS = ("kws_ref_int8.tflite", "ad01_int8.tflite", "ad01_float32.tflite")
-
-
-def small_cnn_int8(work: Path, epochs: int) -> Path | None:
-    """Train and convert the project's small_cnn on digits; None when training is unavailable."""
-    try:
-        from edgedeploy.converter import ConvertConfig, convert
-        from edgedeploy.training import TrainConfig, train
-    except ImportError as exc:
-        print(f"small_cnn skipped: {exc}", file=sys.stderr)
-        return None
-    trained = work / "small_cnn"
-    try:
-        train(
-            TrainConfig(
-                model="small_cnn", dataset="digits", out=trained, input_size=32, epochs=epochs
-            ),
-            log=lambda line: print(f"  {line}", file=sys.stderr),
-        )
-        out = work / "small_cnn_int8.tflite"
-        convert(ConvertConfig(source=trained, out=out, quantize="int8", bench_runs=0))
-    except EdgeDeployError as exc:
-        print(f"small_cnn skipped: {exc}", file=sys.stderr)
-        return None
-    return out
 
 
 def _kib(n: int | None) -> str:

@@ -8,10 +8,13 @@ bench/bench_c_runtime.py (run from bench/) and tests (imported as bench.zoo).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgedeploy.errors import EdgeDeployError
 
 #: (zoo name, input shape, classes)
 ZOO = [
@@ -63,3 +66,27 @@ def brief_fit(model: Any, shape: tuple[int, ...], classes: int, rng: np.random.G
         y = x
         model.compile(optimizer="adam", loss="mse")
     model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+
+
+def small_cnn_int8(work: Path, epochs: int) -> Path | None:
+    """Train and convert the project's small_cnn on digits; None when training is unavailable."""
+    try:
+        from edgedeploy.converter import ConvertConfig, convert
+        from edgedeploy.training import TrainConfig, train
+    except ImportError as exc:
+        print(f"small_cnn skipped: {exc}", file=sys.stderr)
+        return None
+    trained = work / "small_cnn"
+    try:
+        train(
+            TrainConfig(
+                model="small_cnn", dataset="digits", out=trained, input_size=32, epochs=epochs
+            ),
+            log=lambda line: print(f"  {line}", file=sys.stderr),
+        )
+        out = work / "small_cnn_digits_int8.tflite"
+        convert(ConvertConfig(source=trained, out=out, quantize="int8", bench_runs=0))
+    except EdgeDeployError as exc:
+        print(f"small_cnn skipped: {exc}", file=sys.stderr)
+        return None
+    return out
