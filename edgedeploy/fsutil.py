@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,17 +24,20 @@ def check_output_path(path: Path, force: bool, protect: tuple[Path, ...] = ()) -
     """Raise unless ``path`` may be (re)written.
 
     ``protect`` lists input files that must survive: an output that is, or
-    contains, one of them is refused even with ``force``.
+    contains, one of them is refused even with ``force``. Both the input's own
+    path and the file it resolves to count, so replacing the directory that
+    holds a symbolic link to the model is refused as well.
     """
     if path.is_symlink():
         raise OutputPathError(
             f"output path {path} is a symbolic link; refusing to write through it"
         )
     resolved = path.resolve()
+    outputs = {resolved, Path(os.path.abspath(path))}
     for keep in protect:
-        keep_resolved = keep.resolve()
-        if resolved == keep_resolved or resolved in keep_resolved.parents:
-            raise OutputPathError(f"output path {path} would overwrite the input {keep}")
+        for kept in {Path(keep).resolve(), Path(os.path.abspath(keep))}:
+            if any(out == kept or out in kept.parents for out in outputs):
+                raise OutputPathError(f"output path {path} would overwrite the input {keep}")
     if path.exists() and not force:
         raise OutputExistsError(f"output path {path} already exists (use --force to replace it)")
     parent = resolved.parent
@@ -49,14 +53,35 @@ def _ordinary_mode(path: Path, base: int) -> None:
 
 
 def _replace(tmp: Path, dest: Path) -> None:
-    """Move ``tmp`` onto ``dest``; an existing directory is swapped out, then deleted."""
+    """Move ``tmp`` onto ``dest``; an existing directory is swapped out, then deleted.
+
+    Should the second rename fail, the old directory is moved back, so ``dest``
+    never ends up missing.
+    """
     if dest.is_dir():
         old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
         os.replace(dest, old)
-        os.replace(tmp, dest)
+        try:
+            os.replace(tmp, dest)
+        except OSError:
+            os.replace(old, dest)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, dest)
+
+
+def _temporary(path: Path, directory: bool) -> Path:
+    """A private temporary file or directory beside ``path``, or `OutputPathError`."""
+    parent = path.resolve().parent
+    try:
+        if directory:
+            return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    return Path(name)
 
 
 def write_bytes(
@@ -65,13 +90,10 @@ def write_bytes(
     """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
     path = Path(path)
     check_output_path(path, force, protect)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent
-    )
-    tmp = Path(tmp_name)
-    _ordinary_mode(tmp, 0o666)
+    tmp = _temporary(path, directory=False)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        _ordinary_mode(tmp, 0o666)
+        with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -100,9 +122,9 @@ def atomic_output_dir(
     """
     path = Path(path)
     check_output_path(path, force, protect)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent))
-    _ordinary_mode(tmp, 0o777)
+    tmp = _temporary(path, directory=True)
     try:
+        _ordinary_mode(tmp, 0o777)
         yield tmp
         _replace(tmp, path)
     except OSError as exc:
@@ -113,14 +135,32 @@ def atomic_output_dir(
         raise
 
 
-def read_input_file(path: Path, what: str = "input file") -> bytes:
-    """Read a whole input file, turning OS errors into one clear `InputFileError`."""
+def read_input_file(path: Path, what: str = "input file", max_bytes: int | None = None) -> bytes:
+    """Read a whole input file, turning OS errors into one clear `InputFileError`.
+
+    Only regular files are read: a FIFO, socket or device (``/dev/zero``) would
+    block or never end. ``max_bytes`` refuses a larger file before reading it.
+    """
     path = Path(path)
-    if not path.exists():
-        raise InputFileError(f"{what} {path} does not exist")
-    if path.is_dir():
-        raise InputFileError(f"{what} {path} is a directory, not a file")
     try:
-        return path.read_bytes()
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputFileError(f"{what} {path} does not exist") from None
     except OSError as exc:
         raise InputFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise InputFileError(f"{what} {path} is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputFileError(f"{what} {path} is not a regular file")
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise InputFileError(
+            f"{what} {path} is {info.st_size} bytes, over the limit of {max_bytes}"
+        )
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise InputFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    if max_bytes is not None and len(data) > max_bytes:
+        raise InputFileError(f"{what} {path} grew past the limit of {max_bytes} bytes while read")
+    return data

@@ -5,6 +5,13 @@ scores both on the held-out test split through LiteRT, times both, and lists the
 variant's ops, so the report puts accuracy, size and latency side by side. The
 .tflite and the JSON report are written atomically, and existing outputs are
 refused without ``force`` before any conversion work starts.
+
+For int8, the post-training variant is calibrated with the configured strategy
+(`edgedeploy.converter.ptq`) and may keep named layers in float; with ``qat`` the
+model is also fine-tuned with fake quantization (`edgedeploy.converter.qat`)
+and the QAT int8 model is the one written, reported beside float and PTQ. Every
+quantized model gets a per-layer error ranking against float
+(`edgedeploy.converter.analysis`) on validation data.
 """
 
 from __future__ import annotations
@@ -17,13 +24,33 @@ from pathlib import Path
 from typing import Any
 
 from edgedeploy import __version__
-from edgedeploy.converter.calibration import calibration_subset, representative_dataset
+from edgedeploy.converter.analysis import DEFAULT_ANALYSIS_SAMPLES, DEFAULT_TOP, compare_layers
+from edgedeploy.converter.analysis import format_analysis as _format_analysis
+from edgedeploy.converter.calibration import (
+    Calibration,
+    calibration_subset,
+    representative_dataset,
+)
 from edgedeploy.converter.evaluation import Evaluation, agreement, evaluate_tflite, output_mse
+from edgedeploy.converter.ptq import quantize_int8, resolve_layers
+from edgedeploy.converter.qat import (
+    DEFAULT_QAT_EPOCHS,
+    DEFAULT_QAT_LEARNING_RATE,
+    DEFAULT_QAT_PATIENCE,
+    QatResult,
+    annotate,
+    finetune,
+)
 from edgedeploy.converter.source import ConversionSource, load_source
-from edgedeploy.converter.tflite import check_mode, float_compute_ops, to_tflite
-from edgedeploy.errors import InputDataError, OutputPathError
+from edgedeploy.converter.tflite import (
+    CALIBRATED_MODES,
+    check_mode,
+    float_compute_ops,
+    to_tflite,
+)
+from edgedeploy.errors import ConversionError, InputDataError, OutputPathError, TrainingError
 from edgedeploy.fsutil import check_output_path, write_bytes, write_text
-from edgedeploy.modelfile import ModelFile
+from edgedeploy.modelfile import ModelFile, load_model
 from edgedeploy.runtime import Model
 from edgedeploy.training._tf import tf
 
@@ -32,7 +59,14 @@ __all__ = ["ConversionReport", "ConvertConfig", "convert", "format_report"]
 
 @dataclass
 class ConvertConfig:
-    """What to convert, how to quantize it and where to write the result."""
+    """What to convert, how to quantize it and where to write the result.
+
+    ``calibration`` is ``minmax``, ``percentile[:P]`` or ``mse`` (int8 only).
+    ``qat`` fine-tunes with fake quantization (int8 only) and writes the QAT
+    model. ``keep_float`` names layers the int8 model leaves in float (host and
+    phone targets; the model is then no longer full-integer). ``analysis_samples``
+    validation samples feed the per-layer error report (0 skips it).
+    """
 
     source: Path
     out: Path
@@ -46,10 +80,39 @@ class ConvertConfig:
     calibration_samples: int = 200
     force: bool = False
     bench_runs: int = 50
+    calibration: str = "minmax"
+    qat: bool = False
+    qat_epochs: int = DEFAULT_QAT_EPOCHS
+    qat_learning_rate: float = DEFAULT_QAT_LEARNING_RATE
+    qat_patience: int = DEFAULT_QAT_PATIENCE
+    keep_float: tuple[str, ...] = ()
+    analysis_samples: int = DEFAULT_ANALYSIS_SAMPLES
 
     def check(self) -> None:
-        """Raise for an unknown mode or a count no conversion can use."""
+        """Raise for an unknown mode, a count no conversion can use or options that clash."""
         check_mode(self.quantize, self.io_dtype)
+        calibration = Calibration.parse(self.calibration)
+        if calibration.method != "minmax" and self.quantize != "int8":
+            raise ConversionError(
+                f"calibration {calibration} applies to int8; {self.quantize} "
+                + (
+                    "uses TFLite's own min-max calibration"
+                    if self.quantize in CALIBRATED_MODES
+                    else "is not calibrated"
+                )
+            )
+        if self.qat and self.quantize != "int8":
+            raise ConversionError(f"--qat produces int8 models, not {self.quantize}")
+        if self.keep_float and self.quantize != "int8":
+            raise ConversionError(f"--keep-float applies to int8, not {self.quantize}")
+        if self.keep_float and self.qat:
+            raise ConversionError("--keep-float applies to post-training quantization, not --qat")
+        if self.qat and self.qat_epochs < 1:
+            raise TrainingError(f"QAT epochs must be at least 1, got {self.qat_epochs}")
+        if self.qat and not (0 < self.qat_learning_rate <= 1):
+            raise TrainingError(f"QAT learning rate {self.qat_learning_rate!r} is out of range")
+        if self.analysis_samples < 0:
+            raise InputDataError(f"analysis samples must be 0 or more, got {self.analysis_samples}")
         if self.calibration_samples < 1:
             raise InputDataError(
                 f"calibration samples must be at least 1, got {self.calibration_samples}"
@@ -65,7 +128,16 @@ class ConversionReport:
     """Float32 beside the converted variant: accuracy, size, latency and ops.
 
     ``float_ops`` lists ops of the converted model that compute in float (see
-    `float_compute_ops`); ``full_integer`` is true when there are none.
+    `float_compute_ops`); ``full_integer`` is true when there are none, and
+    ``microcontroller_ready`` when moreover TFLite Micro has every op.
+
+    ``variants`` holds one row per model scored (float32, the post-training
+    variant and, with QAT, the QAT int8 model): name, accuracy, MSE, size,
+    latency. The ``quantized_*`` fields describe the model written (the QAT one
+    with QAT); ``qat`` holds how its fine-tuning went. ``calibration_ranges`` are
+    the activation ranges observed and chosen for the post-training int8 model;
+    ``layer_errors`` is the per-layer error ranking of the written model
+    (`edgedeploy.converter.analysis.LayerAnalysis.to_dict`).
 
     For reconstruction models (the autoencoder) the accuracy fields are None and
     ``float_mse``/``quantized_mse`` hold the mean squared reconstruction error on
@@ -106,6 +178,14 @@ class ConversionReport:
     seconds: float
     versions: dict[str, str] = field(default_factory=dict)
     benchmarks: dict[str, Any] = field(default_factory=dict)
+    calibration: str | None = None
+    variants: list[dict[str, Any]] = field(default_factory=list)
+    qat: dict[str, Any] | None = None
+    kept_float: list[str] = field(default_factory=list)
+    kept_float_nodes: list[str] = field(default_factory=list)
+    microcontroller_ready: bool = False
+    layer_errors: dict[str, Any] | None = None
+    calibration_ranges: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,38 +216,107 @@ def _points(before: float | None, after: float | None) -> float | None:
     return round((before - after) * 100.0, 4)
 
 
-def _convert_variants(
-    config: ConvertConfig, source: ConversionSource, log: Callable[[str], None]
-) -> tuple[bytes, bytes, int]:
-    log(f"converting {source.model.name} to float32")
-    float_bytes = to_tflite(source.model, "float32")
-    if config.quantize == "float32":
-        return float_bytes, float_bytes, 0
-    representative = None
-    used = 0
+@dataclass
+class _Variant:
+    """One converted model on its way into the report."""
+
+    name: str
+    data: bytes
+    evaluation: Evaluation | None = None
+    bench: dict[str, Any] | None = None
+
+    def row(self, full_integer: bool) -> dict[str, Any]:
+        ev = self.evaluation
+        return {
+            "name": self.name,
+            "accuracy": ev.accuracy if ev else None,
+            "mse": ev.mse if ev else None,
+            "size_bytes": len(self.data),
+            "latency_ms": self.bench["median_ms"] if self.bench else None,
+            "full_integer": full_integer,
+        }
+
+
+def _ptq_name(config: ConvertConfig) -> str:
+    weights = "per-channel" if config.per_channel else "per-tensor"
     if config.quantize == "int8":
-        samples = calibration_subset(
-            source.dataset.x_train, config.calibration_samples, source.seed
+        return f"int8 PTQ ({Calibration.parse(config.calibration)}, {weights})"
+    if config.quantize == "int16x8":
+        return f"int16x8 PTQ ({weights})"
+    return config.quantize
+
+
+def _post_training(
+    config: ConvertConfig, source: ConversionSource, samples: Any, log: Callable[[str], None]
+) -> tuple[bytes, Any]:
+    """The post-training variant: bytes, and the PtqResult for int8 (None otherwise)."""
+    if config.quantize == "int8":
+        log(
+            f"quantizing to int8 with {len(samples)} calibration samples from the training "
+            f"split ({Calibration.parse(config.calibration)} ranges)"
         )
-        used = len(samples)
-        representative = representative_dataset(samples)
-        log(f"quantizing to int8 with {used} calibration samples from the training split")
-    else:
-        log(f"converting to {config.quantize}")
-    quantized = to_tflite(
-        source.model,
-        config.quantize,
-        representative=representative,
-        io_dtype=config.io_dtype,
-        per_channel=config.per_channel,
+        result = quantize_int8(
+            source.model,
+            samples,
+            config.calibration,
+            per_channel=config.per_channel,
+            io_dtype=config.io_dtype,
+            keep_float=config.keep_float,
+        )
+        return result.model, result
+    if config.quantize == "int16x8":
+        log(f"quantizing to int16x8 with {len(samples)} calibration samples")
+        return (
+            to_tflite(
+                source.model,
+                "int16x8",
+                representative=representative_dataset(samples),
+                io_dtype=config.io_dtype,
+                per_channel=config.per_channel,
+            ),
+            None,
+        )
+    log(f"converting to {config.quantize}")
+    return to_tflite(source.model, config.quantize), None
+
+
+def _quantization_aware(
+    config: ConvertConfig,
+    source: ConversionSource,
+    annotated: Any,
+    samples: Any,
+    log: Callable[[str], None],
+) -> tuple[bytes, QatResult]:
+    log(
+        f"quantization-aware fine-tuning for up to {config.qat_epochs} epochs "
+        f"(learning rate {config.qat_learning_rate:g})"
     )
-    return float_bytes, quantized, used
+    result = finetune(
+        annotated,
+        source.dataset,
+        source.task,
+        epochs=config.qat_epochs,
+        learning_rate=config.qat_learning_rate,
+        patience=config.qat_patience,
+        seed=source.seed,
+        log=log,
+    )
+    log(f"converting the QAT model (best epoch {result.best_epoch}) to int8")
+    data = to_tflite(
+        result.source(source.model.name),
+        "int8",
+        representative=representative_dataset(samples),
+        io_dtype=config.io_dtype,
+    )
+    return data, result
 
 
 def convert(config: ConvertConfig, log: Callable[[str], None] | None = None) -> ConversionReport:
-    """Convert ``config.source``, score float32 and the variant on the test split, write outputs.
+    """Convert ``config.source``, score float32 and the variants on the test split, write outputs.
 
-    ``log`` receives a progress line per stage.
+    ``log`` receives a progress line per stage. Bad names (calibration,
+    ``keep_float`` layers) and models QAT cannot annotate are refused before
+    any quantization or training work, and nothing is written.
     """
     say = log or (lambda _line: None)
     config.check()
@@ -178,30 +327,56 @@ def convert(config: ConvertConfig, log: Callable[[str], None] | None = None) -> 
     if config.report is not None:
         check_output_path(Path(config.report), config.force, protect)
     source = load_source(source_path, config.dataset, config.input_size, config.channels, seed=0)
-    float_bytes, quantized_bytes, used = _convert_variants(config, source, say)
-
+    annotated = annotate(source.model) if config.qat else None
+    say(f"converting {source.model.name} to float32")
+    float_bytes = to_tflite(source.model, "float32")
+    float_file = load_model(float_bytes)
+    nodes = resolve_layers(float_file, config.keep_float) if config.keep_float else []
     data = source.dataset
+    samples = None
+    if config.quantize in CALIBRATED_MODES:
+        samples = calibration_subset(data.x_train, config.calibration_samples, source.seed)
+    variants = [_Variant("float32", float_bytes)]
+    ptq = None
+    if config.quantize != "float32":
+        ptq_bytes, ptq = _post_training(config, source, samples, say)
+        variants.append(_Variant(_ptq_name(config), ptq_bytes))
+    qat_result = None
+    if annotated is not None:
+        qat_bytes, qat_result = _quantization_aware(config, source, annotated, samples, say)
+        variants.append(_Variant("int8 QAT", qat_bytes))
+    written = variants[-1]
+
     say(f"evaluating on {len(data.x_test)} held-out test samples")
-    float_model = Model(float_bytes)
-    quantized_model = Model(quantized_bytes) if quantized_bytes is not float_bytes else float_model
     y_test = data.y_test if source.task == "classification" else None
-    float_eval: Evaluation = evaluate_tflite(float_model, data.x_test, y_test, source.task)
-    quantized_eval: Evaluation = (
-        evaluate_tflite(quantized_model, data.x_test, y_test, source.task)
-        if quantized_model is not float_model
-        else float_eval
-    )
-    benchmarks: dict[str, Any] = {}
+    models = {v.name: Model(v.data) for v in variants}
+    for v in variants:
+        v.evaluation = evaluate_tflite(models[v.name], data.x_test, y_test, source.task)
     if config.bench_runs > 0:
-        say(f"benchmarking both models ({config.bench_runs} runs each)")
-        benchmarks["float32"] = _bench(float_model, config.bench_runs)
-        benchmarks[config.quantize] = (
-            _bench(quantized_model, config.bench_runs)
-            if quantized_model is not float_model
-            else benchmarks["float32"]
-        )
-    parsed = quantized_model.file
+        say(f"benchmarking {len(variants)} models ({config.bench_runs} runs each)")
+        for v in variants:
+            v.bench = _bench(models[v.name], config.bench_runs)
+    float_eval = variants[0].evaluation or evaluate_tflite(
+        float_bytes, data.x_test, y_test, source.task
+    )
+    quantized_eval = written.evaluation or float_eval
+    layer_errors = None
+    if config.quantize in CALIBRATED_MODES and config.analysis_samples > 0:
+        x = data.x_val[: config.analysis_samples]
+        say(f"measuring the per-layer error on {len(x)} validation samples")
+        analysis = compare_layers(written.data, float_file, x)
+        analysis.model, analysis.float_model = str(config.out), f"{source.model.name} (float32)"
+        layer_errors = analysis.to_dict()
+    parsed = models[written.name].file
     input_dtype, output_dtype = _io_dtypes(parsed)
+    float_ops = float_compute_ops(parsed)
+    benchmarks = (
+        {config.quantize if v is written else v.name: v.bench for v in variants}
+        if config.bench_runs > 0
+        else {}
+    )
+    if benchmarks:
+        benchmarks["float32"] = variants[0].bench
     report = ConversionReport(
         source=str(source_path),
         out=str(config.out),
@@ -210,10 +385,10 @@ def convert(config: ConvertConfig, log: Callable[[str], None] | None = None) -> 
         dataset=source.dataset_name,
         task=source.task,
         mode=config.quantize,
-        per_channel=config.per_channel,
+        per_channel=config.per_channel or qat_result is not None,
         input_dtype=input_dtype,
         output_dtype=output_dtype,
-        calibration_samples=used,
+        calibration_samples=len(samples) if samples is not None else 0,
         test_samples=len(data.x_test),
         float_accuracy=float_eval.accuracy,
         quantized_accuracy=quantized_eval.accuracy,
@@ -223,21 +398,31 @@ def convert(config: ConvertConfig, log: Callable[[str], None] | None = None) -> 
         quantized_mse=quantized_eval.mse,
         output_mse=output_mse(float_eval, quantized_eval),
         float_size_bytes=len(float_bytes),
-        quantized_size_bytes=len(quantized_bytes),
-        size_ratio=round(len(quantized_bytes) / len(float_bytes), 4),
-        float_latency_ms=benchmarks["float32"]["median_ms"] if benchmarks else None,
-        quantized_latency_ms=benchmarks[config.quantize]["median_ms"] if benchmarks else None,
+        quantized_size_bytes=len(written.data),
+        size_ratio=round(len(written.data) / len(float_bytes), 4),
+        float_latency_ms=variants[0].bench["median_ms"] if variants[0].bench else None,
+        quantized_latency_ms=written.bench["median_ms"] if written.bench else None,
         ops=parsed.ops_used,
         op_counts=parsed.op_counts,
-        float_ops=float_compute_ops(parsed),
-        full_integer=not float_compute_ops(parsed),
+        float_ops=float_ops,
+        full_integer=not float_ops,
         tflm_unsupported_ops=parsed.tflm_unsupported_ops(),
         sha256=parsed.sha256,
         seconds=0.0,
         versions={"edgedeploy": __version__, "tensorflow": tf.__version__},
         benchmarks=benchmarks,
+        calibration=str(Calibration.parse(config.calibration))
+        if config.quantize == "int8"
+        else ("minmax" if config.quantize in CALIBRATED_MODES else None),
+        variants=[v.row(not float_compute_ops(models[v.name].file)) for v in variants],
+        qat=qat_result.summary() if qat_result is not None else None,
+        kept_float=list(config.keep_float),
+        kept_float_nodes=nodes,
+        microcontroller_ready=not float_ops and not parsed.tflm_unsupported_ops(),
+        layer_errors=layer_errors,
+        calibration_ranges=[r.to_dict() for r in ptq.ranges] if ptq is not None else [],
     )
-    write_bytes(Path(config.out), quantized_bytes, force=config.force, protect=protect)
+    write_bytes(Path(config.out), written.data, force=config.force, protect=protect)
     report.seconds = round(time.perf_counter() - started, 3)
     if config.report is not None:
         text = json.dumps(report.to_dict(), indent=2) + "\n"
@@ -260,41 +445,51 @@ def _fmt(value: Any, kind: str) -> str:
     return str(value)
 
 
-def format_report(report: ConversionReport) -> str:
-    """A readable table: the float32 model beside the converted one, then the ops."""
-    variant = report.mode
-    rows: list[tuple[str, str, str]] = [("", "float32", variant)]
+def _variant_cells(report: ConversionReport) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Column names and rows of the side-by-side table, one column per scored variant."""
+    variants = report.variants or [
+        {
+            "name": "float32",
+            "accuracy": report.float_accuracy,
+            "mse": report.float_mse,
+            "size_bytes": report.float_size_bytes,
+            "latency_ms": report.float_latency_ms,
+        },
+        {
+            "name": report.mode,
+            "accuracy": report.quantized_accuracy,
+            "mse": report.quantized_mse,
+            "size_bytes": report.quantized_size_bytes,
+            "latency_ms": report.quantized_latency_ms,
+        },
+    ]
+    names = [str(v["name"]) for v in variants]
     if report.task == "classification":
-        rows.append(
-            (
-                "test accuracy",
-                _fmt(report.float_accuracy, "pct"),
-                _fmt(report.quantized_accuracy, "pct"),
-            )
-        )
+        score = ("test accuracy", *(_fmt(v["accuracy"], "pct") for v in variants))
     else:
-        rows.append(
-            (
-                "test reconstruction MSE",
-                _fmt(report.float_mse, "mse"),
-                _fmt(report.quantized_mse, "mse"),
-            )
-        )
-    rows.append(
-        ("size", _fmt(report.float_size_bytes, "bytes"), _fmt(report.quantized_size_bytes, "bytes"))
-    )
-    rows.append(
-        (
-            "host latency (median)",
-            _fmt(report.float_latency_ms, "ms"),
-            _fmt(report.quantized_latency_ms, "ms"),
-        )
-    )
-    width = [max(len(r[i]) for r in rows) for i in range(3)]
+        score = ("test reconstruction MSE", *(_fmt(v["mse"], "mse") for v in variants))
+    rows = [
+        score,
+        ("size", *(_fmt(v["size_bytes"], "bytes") for v in variants)),
+        ("host latency (median)", *(_fmt(v["latency_ms"], "ms") for v in variants)),
+    ]
+    return names, rows
+
+
+def format_report(report: ConversionReport, top: int = DEFAULT_TOP) -> str:
+    """A readable table: float32 beside each converted variant, then ops and the worst layers."""
+    variant = report.mode
+    names, body = _variant_cells(report)
+    rows: list[tuple[str, ...]] = [("", *names), *body]
+    width = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
         f"{report.model or 'model'} on {report.dataset or '?'}: {report.source} → {report.out}"
     ]
-    lines += [f"  {a:<{width[0]}}  {b:>{width[1]}}  {c:>{width[2]}}" for a, b, c in rows]
+    lines += [
+        "  "
+        + "  ".join(c.ljust(width[0]) if i == 0 else c.rjust(width[i]) for i, c in enumerate(r))
+        for r in rows
+    ]
     lines.append(
         f"  size ratio {report.size_ratio:.3f}; {report.test_samples} test samples; "
         f"output MSE float vs {variant} {report.output_mse:.3g}"
@@ -314,13 +509,44 @@ def format_report(report: ConversionReport) -> str:
             if report.calibration_samples
             else ""
         )
+        + (f" ({report.calibration} ranges)" if report.calibration else "")
     )
+    if report.qat is not None:
+        lines.append(
+            f"  QAT: {report.qat['epochs_run']} epochs at learning rate "
+            f"{report.qat['learning_rate']:g}, best epoch {report.qat['best_epoch']} "
+            f"({report.qat['monitor']} {report.qat['best_score']:.4f}); the QAT model is written"
+        )
     ops = ", ".join(f"{op} ×{n}" for op, n in report.op_counts.items())
     lines.append(f"  ops: {ops}")
-    if report.mode == "int8" and report.float_ops:
+    if report.kept_float:
+        lines.append(
+            f"  kept in float: {', '.join(report.kept_float)}: for host and phone targets only; "
+            "the model is not full-integer and not fit for microcontrollers"
+        )
+    if report.mode in CALIBRATED_MODES and report.float_ops:
         lines.append(f"  not fully integer: computed in float: {', '.join(report.float_ops)}")
     if report.tflm_unsupported_ops:
         lines.append(f"  not supported by TFLite Micro: {', '.join(report.tflm_unsupported_ops)}")
     else:
         lines.append("  TFLite Micro supports every op")
+    if report.layer_errors:
+        lines.append(_format_layer_errors(report.layer_errors, top))
     return "\n".join(lines)
+
+
+def _format_layer_errors(layer_errors: dict[str, Any], top: int) -> str:
+    from edgedeploy.converter.analysis import LayerAnalysis, TensorError
+
+    fields = set(TensorError.__dataclass_fields__)
+    analysis = LayerAnalysis(
+        model=layer_errors["model"],
+        float_model=layer_errors["float_model"],
+        samples=layer_errors["samples"],
+        tensors=[
+            TensorError(**{k: v for k, v in t.items() if k in fields})
+            for t in layer_errors["tensors"]
+        ],
+        unmatched=layer_errors.get("unmatched", []),
+    )
+    return _format_analysis(analysis, top)

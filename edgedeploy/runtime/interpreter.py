@@ -20,6 +20,7 @@ import numpy as np
 
 from edgedeploy.errors import DependencyError, InputDataError, ModelFormatError
 from edgedeploy.modelfile import load_model
+from edgedeploy.sandbox import require_safe
 
 __all__ = [
     "BenchmarkResult",
@@ -103,7 +104,10 @@ class Model:
     """A .tflite model ready to run.
 
     ``reference_kernels`` selects TFLite's reference op resolver (``BUILTIN_REF``),
-    the unoptimized kernels the optimized ones are tested against.
+    the unoptimized kernels the optimized ones are tested against. With
+    ``sandbox`` (the default) the model is first loaded and run once in a child
+    process (`edgedeploy.sandbox`), so a model that crashes LiteRT becomes a
+    `ModelFormatError` instead of taking this process down.
     """
 
     def __init__(
@@ -111,10 +115,18 @@ class Model:
         model: Path | str | bytes,
         num_threads: int | None = None,
         reference_kernels: bool = False,
+        sandbox: bool = True,
     ) -> None:
         self.file = load_model(model)
         module = interpreter_module()
         self.backend = module.__name__.split(".")[0]
+        if sandbox:
+            options = {
+                "module": module.__name__,
+                "num_threads": num_threads,
+                "reference_kernels": reference_kernels,
+            }
+            require_safe("litert", self.file.data, self.file.name, options)
         kwargs: dict[str, Any] = {"model_content": self.file.data}
         if num_threads is not None:
             kwargs["num_threads"] = num_threads

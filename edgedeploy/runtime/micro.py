@@ -25,6 +25,7 @@ import numpy as np
 
 from edgedeploy.errors import ArenaTooSmallError, DependencyError, InputDataError, ModelFormatError
 from edgedeploy.modelfile import load_model
+from edgedeploy.sandbox import probe, require_safe
 
 __all__ = ["ArenaReport", "MicroModel", "measure_arena", "micro_runtime"]
 
@@ -69,14 +70,25 @@ def _captured_c_output() -> Iterator[list[str]]:
 
 
 class MicroModel:
-    """A model loaded into the TFLite Micro interpreter with a given arena."""
+    """A model loaded into the TFLite Micro interpreter with a given arena.
 
-    def __init__(self, model: Path | str | bytes, arena_size: int | None = None) -> None:
+    TFLite Micro trusts its model: with ``sandbox`` (the default) the model is
+    first loaded and run once in a child process (`edgedeploy.sandbox`), so a
+    model that crashes the interpreter becomes a `ModelFormatError`.
+    """
+
+    def __init__(
+        self, model: Path | str | bytes, arena_size: int | None = None, sandbox: bool = True
+    ) -> None:
         self.file = load_model(model)
         runtime = micro_runtime()
         if arena_size is None:
             arena_size = max(len(self.file.data) * 4, 1 << 20)
+        if not 0 < arena_size <= MAX_ARENA_BYTES:
+            raise InputDataError(f"arena size {arena_size} is not in 1..{MAX_ARENA_BYTES} bytes")
         self.arena_size = arena_size
+        if sandbox:
+            self._probe(arena_size)
         with _captured_c_output() as log:
             try:
                 self._interp = runtime.Interpreter.from_bytes(self.file.data, arena_size=arena_size)
@@ -99,6 +111,34 @@ class MicroModel:
         self.output_details = [
             self._interp.get_output_details(i) for i in range(len(self.file.outputs))
         ]
+
+    def _probe(self, arena_size: int) -> None:
+        """Load and run the model once in a child; a crash becomes one clear error.
+
+        TFLite Micro can crash, not fail, when an arena is just too small for a
+        sound model, so a crash is retried with the largest arena: if the model
+        runs there, the arena was the problem.
+        """
+        inputs = len(self.file.inputs)
+        try:
+            require_safe(
+                "micro",
+                self.file.data,
+                self.file.name,
+                {"arena_size": arena_size, "num_inputs": inputs},
+            )
+        except ModelFormatError:
+            if arena_size >= MAX_ARENA_BYTES:
+                raise
+            larger = probe(
+                "micro", self.file.data, {"arena_size": MAX_ARENA_BYTES, "num_inputs": inputs}
+            )
+            if larger.status != "ok":
+                raise
+            raise ArenaTooSmallError(
+                f"{self.file.name}: TFLite Micro cannot allocate it in {arena_size} bytes "
+                "(it crashed with this arena and runs with a larger one)"
+            ) from None
 
     def run_raw(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Run on tensors in the model's own dtypes; return the raw output tensors."""

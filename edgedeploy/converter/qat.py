@@ -1,0 +1,214 @@
+"""Quantization-aware training: fine-tune a trained float model under simulated int8.
+
+`annotate` wraps a tf-keras model with tensorflow-model-optimization's default
+8-bit scheme (``tfmot.quantization.keras.quantize_model``): fake-quantization of
+per-channel int8 weights and of every activation TFLite will quantize, with
+batch normalization folded into the preceding convolution's pattern, ReLU/ReLU6
+fused, and residual ADDs quantized at their output, exactly where the TFLite
+kernels will round. `finetune` then trains that model for a few epochs at a low
+learning rate, so the weights settle where the rounding hurts least; early
+stopping watches validation accuracy (validation loss for reconstruction
+models) and restores the best epoch. The result converts to full-integer int8
+with the trained ranges by the ordinary converter call
+(`edgedeploy.converter.tflite.to_tflite`).
+
+QAT is fine-tuning: it trains the weights further, so its int8 accuracy can end
+up above the float model's as well as below; reports show both as they are.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgedeploy.converter.tflite import ModelSource
+from edgedeploy.errors import DependencyError, TrainingError, UnsupportedModelError
+from edgedeploy.training._tf import tf_keras
+from edgedeploy.training.datasets import Dataset
+
+__all__ = [
+    "DEFAULT_QAT_EPOCHS",
+    "DEFAULT_QAT_LEARNING_RATE",
+    "DEFAULT_QAT_PATIENCE",
+    "QatResult",
+    "annotate",
+    "finetune",
+]
+
+#: Fine-tuning epochs when none are given: enough for the weights to adapt to the
+#: rounding on datasets of a few thousand samples, few enough to stay cheap.
+DEFAULT_QAT_EPOCHS = 5
+#: A tenth of the training default (Adam 1e-3): QAT starts from a trained model and
+#: only has to nudge it, and a large step undoes the float training.
+DEFAULT_QAT_LEARNING_RATE = 1e-4
+#: Epochs without a better validation score before QAT stops.
+DEFAULT_QAT_PATIENCE = 2
+#: Batch size of the fine-tuning, the training default.
+QAT_BATCH_SIZE = 64
+
+_UNSUPPORTED_LAYER = re.compile(r"Layer (\S+?):<class '([^']+)'> is not supported")
+
+
+@dataclass
+class QatResult:
+    """The fine-tuned, fake-quantized Keras model and how its fine-tuning went."""
+
+    model: Any = field(repr=False)
+    epochs_run: int
+    best_epoch: int
+    learning_rate: float
+    monitor: str
+    best_score: float
+    seconds: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    def source(self, name: str) -> ModelSource:
+        """The fine-tuned model as something `to_tflite` converts."""
+        return ModelSource(f"{name} (QAT)", keras_model=self.model, framework="tf_keras")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "learning_rate": self.learning_rate,
+            "monitor": self.monitor,
+            "best_score": self.best_score,
+            "seconds": round(self.seconds, 3),
+            "history": self.history,
+        }
+
+
+def _tfmot() -> Any:
+    try:
+        import tensorflow_model_optimization as tfmot
+    except ImportError as exc:
+        raise DependencyError(
+            "quantization-aware training needs tensorflow-model-optimization: "
+            "pip install 'edgedeploy[train]'"
+        ) from exc
+    return tfmot
+
+
+def annotate(source: ModelSource) -> Any:
+    """``source``'s Keras model wrapped for QAT with tfmot's default 8-bit scheme.
+
+    Raises `UnsupportedModelError` for a model tfmot cannot wrap: not a tf-keras
+    model (Keras 3, a SavedModel), a subclassed model, or a layer the scheme
+    has no rule for (a custom layer), named in the message.
+    """
+    if source.keras_model is None or source.framework != "tf_keras":
+        kind = "a SavedModel" if source.keras_model is None else f"a {source.framework} model"
+        raise UnsupportedModelError(
+            f"quantization-aware training needs a tf-keras model; {source.name} is {kind}"
+        )
+    tfmot = _tfmot()
+    try:
+        return tfmot.quantization.keras.quantize_model(source.keras_model)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        text = str(exc)
+        match = _UNSUPPORTED_LAYER.search(text)
+        if match:
+            layer, cls = match.group(1), match.group(2).rsplit(".", 1)[-1]
+            raise UnsupportedModelError(
+                f"quantization-aware training cannot annotate layer {layer!r} ({cls}) of "
+                f"{source.name}: tfmot's default 8-bit scheme has no rule for it"
+            ) from exc
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise UnsupportedModelError(
+            f"quantization-aware training cannot annotate {source.name}: {first}"
+        ) from exc
+
+
+class _EpochLog(tf_keras.callbacks.Callback):
+    """One progress line per fine-tuning epoch to the caller's ``log``."""
+
+    def __init__(self, log: Callable[[str], None], epochs: int, monitor: str) -> None:
+        super().__init__()
+        self._log, self._epochs, self._monitor = log, epochs, monitor
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        logs = logs or {}
+        self._log(
+            f"QAT epoch {epoch + 1}/{self._epochs}: loss {logs.get('loss', math.nan):.4f} "
+            f"{self._monitor} {logs.get(self._monitor, math.nan):.4f} "
+            f"({time.perf_counter() - self._start:.1f} s)"
+        )
+
+
+def finetune(
+    model: Any,
+    data: Dataset,
+    task: str,
+    epochs: int = DEFAULT_QAT_EPOCHS,
+    learning_rate: float = DEFAULT_QAT_LEARNING_RATE,
+    patience: int = DEFAULT_QAT_PATIENCE,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> QatResult:
+    """Fine-tune an `annotate`-d model on ``data``'s training split, in place.
+
+    Annotation is a separate step so that a model QAT cannot handle is refused
+    before anything else is done. Seeded like training; the best epoch by
+    validation accuracy (classification) or validation loss (reconstruction) is
+    kept.
+    """
+    if epochs < 1:
+        raise TrainingError(f"QAT epochs must be at least 1, got {epochs}")
+    if not (math.isfinite(learning_rate) and 0 < learning_rate <= 1):
+        raise TrainingError(f"QAT learning rate {learning_rate!r} is out of range")
+    tf_keras.utils.set_random_seed(seed)
+    if task == "classification":
+        loss, metrics, monitor, mode = (
+            "sparse_categorical_crossentropy",
+            ["accuracy"],
+            "val_accuracy",
+            "max",
+        )
+        y_train, y_val = data.y_train, data.y_val
+    else:
+        loss, metrics, monitor, mode = "mse", [], "val_loss", "min"
+        y_train, y_val = data.x_train, data.x_val
+    model.compile(
+        optimizer=tf_keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics
+    )
+    callbacks: list[Any] = [
+        tf_keras.callbacks.EarlyStopping(
+            monitor=monitor, mode=mode, patience=patience, restore_best_weights=True
+        ),
+        tf_keras.callbacks.TerminateOnNaN(),
+    ]
+    if log is not None:
+        callbacks.append(_EpochLog(log, epochs, monitor))
+    start = time.perf_counter()
+    fitted = model.fit(
+        data.x_train,
+        y_train,
+        validation_data=(data.x_val, y_val),
+        epochs=epochs,
+        batch_size=QAT_BATCH_SIZE,
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
+    if any(not math.isfinite(v) for v in history.get("loss", [])):
+        raise TrainingError(
+            f"quantization-aware training diverged; try a learning rate below {learning_rate}"
+        )
+    scores = history.get(monitor, [math.nan])
+    best = max(range(len(scores)), key=lambda i: scores[i] if mode == "max" else -scores[i])
+    return QatResult(
+        model=model,
+        epochs_run=len(history.get("loss", [])),
+        best_epoch=best + 1,
+        learning_rate=learning_rate,
+        monitor=monitor,
+        best_score=scores[best],
+        seconds=time.perf_counter() - start,
+        history=history,
+    )
