@@ -131,7 +131,7 @@ def _max_diff(micro: MicroModel, binary: Path, samples: int) -> int:
 def bench_model(path: Path, work: Path, check: int) -> dict[str, Any]:
     out_dir = work / path.stem
     result = export_c(path, out_dir, force=True)
-    micro = MicroModel(path)
+    micro = MicroModel(path, sandbox=False)  # invoke timed in process
     row: dict[str, Any] = {
         "model": path.stem,
         "ops": result.ops,

@@ -84,9 +84,44 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         calibration_samples=args.calibration_samples,
         force=args.force,
         bench_runs=args.bench_runs,
+        calibration=args.calibration,
+        qat=args.qat,
+        keep_float=_names(args.keep_float),
+        **_given(
+            qat_epochs=args.qat_epochs,
+            qat_learning_rate=args.qat_lr,
+            analysis_samples=args.analysis_samples,
+        ),
     )
     report = convert(config, log=_progress)
     _say(format_report(report))
+    return 0
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options given on the command line; the library's defaults stand for the others."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    """A comma-separated option as a tuple of its non-empty names."""
+    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from edgedeploy.converter import analyze, format_analysis
+
+    analysis = analyze(
+        Path(args.model),
+        Path(args.float),
+        dataset=args.dataset,
+        input_size=args.input_size,
+        channels=args.channels,
+        **_given(samples=args.samples),
+        out=Path(args.out) if args.out else None,
+        force=args.force,
+    )
+    _say(format_analysis(analysis, top=None if args.all else args.top))
     return 0
 
 
@@ -178,6 +213,13 @@ def _load_npy(path: Path) -> np.ndarray:
         raise InputFileError(f"input file {path} is not a readable .npy array ({exc})") from exc
 
 
+def _first_input(model: Any) -> Any:
+    """The spec of the input ``run`` feeds; a model without one cannot be run from a file."""
+    if not model.inputs:
+        raise InputDataError(f"{model.file.name} has no input tensor to feed")
+    return model.inputs[0]
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from edgedeploy.runtime import MicroModel, Model, dequantize
 
@@ -185,7 +227,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.backend == "micro":
         micro = MicroModel(Path(args.model))
         spec_model = Model(Path(args.model))
-        spec = spec_model.inputs[0]
+        spec = _first_input(spec_model)
         if x.dtype.name != spec.dtype:
             raise InputDataError(
                 f"input {args.input} has dtype {x.dtype.name}; the micro backend takes the model's "
@@ -198,7 +240,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         ]
     else:
         model = Model(Path(args.model), num_threads=args.threads)
-        spec = model.inputs[0]
+        spec = _first_input(model)
         if (
             x.ndim == len(spec.shape)
             and x.shape[1:] == spec.shape[1:]
@@ -218,7 +260,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         buffer = io.BytesIO()
         np.save(buffer, outputs[0])
-        write_bytes(Path(args.output), buffer.getvalue(), force=args.force)
+        write_bytes(
+            Path(args.output),
+            buffer.getvalue(),
+            force=args.force,
+            protect=(Path(args.model), Path(args.input)),
+        )
     return 0
 
 
@@ -396,18 +443,70 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("convert", _cmd_convert, "convert a trained model to .tflite and report accuracy")
     p.add_argument("source", help="training output directory, .keras/.h5 file or SavedModel")
-    p.add_argument("--quantize", default="int8", choices=["float32", "float16", "dynamic", "int8"])
+    p.add_argument(
+        "--quantize",
+        default="int8",
+        choices=["float32", "float16", "dynamic", "int8", "int16x8"],
+        help="int16x8: int16 activations, int8 weights",
+    )
     p.add_argument("--out", required=True, help="the .tflite to write")
     p.add_argument("--report", default=None, help="JSON report to write")
     p.add_argument("--dataset", default=None, help="dataset (needed with a bare model file)")
     p.add_argument("--input-size", type=int, default=None)
     p.add_argument("--channels", type=int, default=None)
-    p.add_argument("--io-dtype", default="int8", choices=["int8", "uint8", "float32"])
+    p.add_argument(
+        "--io-dtype",
+        default="int8",
+        choices=["int8", "uint8", "int16", "float32"],
+        help="I/O of a quantized model (int8 means int16 for int16x8)",
+    )
     p.add_argument(
         "--per-tensor", action="store_true", help="per-tensor instead of per-channel weights"
     )
+    p.add_argument(
+        "--calibration",
+        default="minmax",
+        help="int8 activation ranges: minmax, percentile[:P] (P default 99.99) or mse",
+    )
     p.add_argument("--calibration-samples", type=int, default=200)
+    p.add_argument(
+        "--qat", action="store_true", help="also fine-tune with fake quantization; write that model"
+    )
+    p.add_argument("--qat-epochs", type=int, default=None, help="at most (default 5)")
+    p.add_argument("--qat-lr", type=float, default=None, help="QAT learning rate (default 1e-4)")
+    p.add_argument(
+        "--keep-float",
+        default=None,
+        metavar="NAME,...",
+        help="layers int8 leaves in float (host and phone targets only)",
+    )
+    p.add_argument(
+        "--analysis-samples",
+        type=int,
+        default=None,
+        help="validation samples of the per-layer error report (default 100; 0 skips it)",
+    )
     p.add_argument("--bench-runs", type=int, default=50)
+    p.add_argument("--force", action="store_true")
+
+    p = add(
+        "analyze", _cmd_analyze, "rank a quantized model's tensors by their error against float"
+    )
+    p.add_argument("model", help="the quantized .tflite")
+    p.add_argument(
+        "--float",
+        required=True,
+        help="what it was converted from: training directory, Keras file or float .tflite",
+    )
+    p.add_argument("--dataset", default=None, help="dataset (needed with a bare model file)")
+    p.add_argument("--input-size", type=int, default=None)
+    p.add_argument("--channels", type=int, default=None)
+    p.add_argument("--samples", type=int, default=None, help="validation samples (default 100)")
+    p.add_argument("--top", type=int, default=10, help="rows of the table")
+    p.add_argument("--all", action="store_true", help="print every tensor")
+    p.add_argument(
+        "--out", default=None, help="directory to write (layers.json and the chart layers.png)"
+    )
     p.add_argument("--force", action="store_true")
 
     p = add("export", _cmd_export, "export a .tflite as firmware source")
@@ -523,6 +622,15 @@ def _native_stderr_to(sink_path: str | None) -> Iterator[None]:
         os.close(real)
 
 
+def _one_line(message: str) -> str:
+    """``message`` with its control characters escaped, so it stays one line.
+
+    Messages quote text from the model (a tensor or op name); a newline or a
+    terminal escape in it must not split the error line or drive the terminal.
+    """
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 2 usage or input, see errors.py)."""
     parser = build_parser()
@@ -530,12 +638,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     quiet = not args.verbose_native
     try:
-        with _native_stderr_to(os.devnull if quiet else None):
+        # A hostile model's scales overflow float32 arithmetic; the checks that follow
+        # refuse it in one line, so numpy's overflow warnings would only add lines.
+        with _native_stderr_to(os.devnull if quiet else None), np.errstate(all="ignore"):
             return int(args.handler(args))
     except EdgeDeployError as exc:
         if args.traceback:
             raise
-        print(f"edgedeploy: error: {exc}", file=sys.stderr)
+        print(f"edgedeploy: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("edgedeploy: interrupted", file=sys.stderr)

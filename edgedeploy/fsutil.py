@@ -158,9 +158,11 @@ def read_input_file(path: Path, what: str = "input file", max_bytes: int | None 
         )
     try:
         with open(path, "rb") as handle:
-            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+            # read(n) reserves n bytes up front, so ask for what stat() saw plus
+            # one byte: enough to notice a file that grows while it is read.
+            data = handle.read() if max_bytes is None else handle.read(info.st_size + 1)
     except OSError as exc:
         raise InputFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
-    if max_bytes is not None and len(data) > max_bytes:
-        raise InputFileError(f"{what} {path} grew past the limit of {max_bytes} bytes while read")
+    if max_bytes is not None and len(data) != info.st_size:
+        raise InputFileError(f"{what} {path} changed size while it was read")
     return data

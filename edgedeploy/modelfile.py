@@ -140,6 +140,38 @@ _TYPE_BITS: dict[str, int] = {
     "float8_e4m3fn": 8,
     "float8_e5m2": 8,
 }
+# Where a builtin op accepts an omitted (-1) input: the bias of the convolutions
+# and FULLY_CONNECTED; any input but the first for the recurrent ops (their
+# optional gates and states) and custom ops. LiteRT and TFLite Micro dereference
+# an omitted input of any other op (a RELU of tensor -1 is a segmentation fault).
+_BIAS_ONLY = {
+    "FULLY_CONNECTED": 2,
+    "CONV_2D": 2,
+    "DEPTHWISE_CONV_2D": 2,
+    "CONV_3D": 2,
+    "TRANSPOSE_CONV": 3,
+    "CONV_3D_TRANSPOSE": 3,
+}
+_ANY_BUT_FIRST = frozenset(
+    {
+        "LSTM",
+        "UNIDIRECTIONAL_SEQUENCE_LSTM",
+        "BIDIRECTIONAL_SEQUENCE_LSTM",
+        "UNIDIRECTIONAL_SEQUENCE_RNN",
+        "BIDIRECTIONAL_SEQUENCE_RNN",
+        "SVDF",
+        "CUSTOM",
+    }
+)
+
+
+def _may_omit(op_name: str, position: int) -> bool:
+    """Whether input ``position`` of an ``op_name`` may be -1 (left out)."""
+    if op_name in _BIAS_ONLY:
+        return position == _BIAS_ONLY[op_name]
+    return op_name in _ANY_BUT_FIRST and position > 0
+
+
 # Option fields naming another subgraph (IF, WHILE, CALL_ONCE, StableHLO ops).
 _SUBGRAPH_FIELD = re.compile(r"subgraph(index|indices)$", re.IGNORECASE)
 
@@ -168,6 +200,7 @@ def schema() -> ModuleType:
         ) from exc
 
 
+@functools.cache
 def _enum_names(enum_class: type) -> dict[int, str]:
     return {v: k for k, v in vars(enum_class).items() if not k.startswith("_")}
 
@@ -491,7 +524,13 @@ def verify_flatbuffer(data: bytes, name: str = "model") -> Any:
         OverflowError,
         RecursionError,
     ) as exc:
-        raise ModelFormatError(f"{name} is a corrupt .tflite model ({type(exc).__name__})") from exc
+        # The checked reader raises `_Malformed` for what it checks; anything else is
+        # the generated reader meeting a value it cannot represent: say what it was.
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "no detail"
+        raise ModelFormatError(
+            f"{name} is a corrupt .tflite model: the flatbuffer reader failed on a value "
+            f"it cannot represent ({detail})"
+        ) from exc
 
 
 # --- indices and sizes -------------------------------------------------------------
@@ -562,6 +601,12 @@ def _tensor_size(name: str, where: str, t: Any) -> tuple[tuple[int, ...], int, i
     return shape, elements, nbytes
 
 
+def _builtin_name(code: Any) -> str:
+    """The builtin operator name of an opcode table entry (``UNKNOWN_<n>`` if none)."""
+    builtin = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
+    return _enum_names(schema().BuiltinOperator).get(builtin, f"UNKNOWN_{builtin}")
+
+
 def _check_model(model: Any, data: bytes, name: str, buffers: list[bytes]) -> None:
     """Check, in every subgraph, what LiteRT or TFLite Micro would index or allocate blindly."""
     subgraphs = model.subgraphs or []
@@ -599,6 +644,22 @@ def _check_model(model: Any, data: bytes, name: str, buffers: list[bytes]) -> No
             for idx in _ints(op.inputs) + _ints(op.outputs) + _ints(op.intermediates):
                 if idx != -1 and not 0 <= idx < len(tensors):
                     raise ModelFormatError(f"{name}: {where} names tensor {idx}, out of range")
+            ins = _ints(op.inputs)
+            op_name = _builtin_name(codes[op.opcodeIndex])
+            if -1 in _ints(op.outputs) or any(
+                idx == -1 and not _may_omit(op_name, k) for k, idx in enumerate(ins)
+            ):
+                raise ModelFormatError(
+                    f"{name}: {where} ({op_name}) leaves out an input or output it cannot do without"
+                )
+            for idx in _ints(op.outputs):
+                # Constant data is read-only (mapped from flash on a board): a kernel
+                # writing there corrupts the model or faults.
+                t = tensors[idx] if idx != -1 else None
+                if t is not None and len(buffers[t.buffer]) and not t.isVariable:
+                    raise ModelFormatError(
+                        f"{name}: {where} writes tensor {idx}, which holds constant data"
+                    )
             for options in (op.builtinOptions, op.builtinOptions2):
                 for key, value in (vars(options) if options is not None else {}).items():
                     if _SUBGRAPH_FIELD.search(key):

@@ -8,19 +8,32 @@ process, `probe` loads, allocates and invokes it once (on zero inputs) in a
 child. A crash or a hang there becomes one `ModelFormatError`; a clean success
 or error means the same steps are safe to repeat in the caller.
 
+A probe is evidence, not proof: a kernel reading past a buffer may fault in
+one process and not in another. So TensorFlow Lite Micro, which trusts its
+model by design, never runs in the caller at all: `MicroModel` reads its
+details here (kind ``micro``) and runs every inference here (kind
+``micro_invoke``), and TFLite Micro's arena search
+(`edgedeploy.runtime.measure_arena`, kind ``arena``) runs here too. LiteRT,
+which verifies models and checks tensors in every kernel's ``Prepare``, runs
+in the caller after a clean probe, as benchmarks need it in process.
+
 The child is a persistent worker (``python -m edgedeploy.sandbox``) that imports
 the runtimes once and forks a fresh process for every probe, so a probe costs
 milliseconds, one probe's memory corruption cannot leak into the next, and no
 ``multiprocessing`` start method re-imports the caller's main module. Where
 ``os.fork`` is missing the worker probes in itself and is restarted after a
-crash. Results are cached by the model's SHA-256, kind and options.
+crash. Results are cached by the model's SHA-256, kind and options. The worker
+finds this package through ``PYTHONPATH`` set to the directory it was imported
+from, so it starts the same code as the caller whatever the working directory.
 """
 
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import hashlib
+import io
 import json
 import os
 import select
@@ -41,21 +54,31 @@ __all__ = [
     "PROBE_TIMEOUT_SECONDS",
     "ProbeResult",
     "clear_cache",
+    "decode_array",
+    "encode_array",
     "probe",
     "require_safe",
     "shutdown",
 ]
 
-#: Seconds one probe (load, allocate and one invoke) may take before the model is
-#: declared hanging. Generous: a large model on a Raspberry Pi runs in well under one.
-PROBE_TIMEOUT_SECONDS = 60.0
-#: Extra seconds the caller waits for the worker beyond a probe's own timeout.
-_WORKER_GRACE_SECONDS = 15.0
+#: Seconds one probe (load, allocate and one invoke, or the arena search) may
+#: take before the model is declared hanging. A zoo model takes well under one
+#: second on a Raspberry Pi; every command on a hostile model ends within ten.
+PROBE_TIMEOUT_SECONDS = 8.0
+#: Extra seconds the caller waits for a worker beyond a probe's own timeout: a
+#: fresh worker first imports the runtimes (seconds on a loaded machine).
+_STARTUP_GRACE_SECONDS = 30.0
+_WORKER_GRACE_SECONDS = 1.0
 #: Probe results kept, most recent first.
 _CACHE_SIZE = 256
 #: What a probe runs the model in.
-Kind = Literal["litert", "micro"]
-_RUNTIMES = {"litert": "LiteRT", "micro": "TensorFlow Lite Micro"}
+Kind = Literal["litert", "micro", "micro_invoke", "arena"]
+_RUNTIMES = {
+    "litert": "LiteRT",
+    "micro": "TensorFlow Lite Micro",
+    "micro_invoke": "TensorFlow Lite Micro",
+    "arena": "TensorFlow Lite Micro",
+}
 
 
 @dataclass(frozen=True)
@@ -64,12 +87,14 @@ class ProbeResult:
 
     ``status`` is ``ok``, ``error`` (the runtime refused the model cleanly; the
     caller will meet the same error and report it), ``crash`` (the child died of
-    ``signal``) or ``timeout``. ``message`` is the runtime's first error line.
+    ``signal``) or ``timeout``. ``message`` is the runtime's first error line;
+    ``value`` what an ``arena`` probe measured.
     """
 
     status: str
     message: str = ""
     signal: int | None = None
+    value: dict[str, Any] | None = None
 
     @property
     def safe(self) -> bool:
@@ -104,6 +129,7 @@ def _zeros(detail: dict[str, Any]) -> Any:
 
 
 def _run_litert(data: bytes, options: dict[str, Any]) -> None:
+    """Load, allocate and invoke once in LiteRT, on zero inputs."""
     import importlib
 
     module = importlib.import_module(options.get("module", "ai_edge_litert.interpreter"))
@@ -120,21 +146,84 @@ def _run_litert(data: bytes, options: dict[str, Any]) -> None:
     interp.invoke()
 
 
-def _run_micro(data: bytes, options: dict[str, Any]) -> None:
+def encode_array(x: Any) -> str:
+    """An array as base64 ``.npy`` text, to cross the worker's JSON protocol."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(x), allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_array(text: str) -> Any:
+    """The inverse of `encode_array`."""
+    import numpy as np
+
+    return np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+
+
+def _micro_details(interp: Any, count: int, which: str) -> list[dict[str, Any]]:
+    import numpy as np
+
+    get = getattr(interp, f"get_{which}_details")
+    return [
+        {"shape": [int(v) for v in d["shape"]], "dtype": np.dtype(d["dtype"]).name}
+        for d in (get(i) for i in range(count))
+    ]
+
+
+def _run_micro(data: bytes, options: dict[str, Any]) -> dict[str, Any]:
+    """Load and allocate in TFLite Micro, then invoke once on zeros (``invoke``) or not.
+
+    Returns the input and output details; ``num_inputs`` and ``num_outputs``
+    come from the verified model, as the runtime cannot count them itself.
+    """
     from tflite_micro.python.tflite_micro import runtime
 
     interp = runtime.Interpreter.from_bytes(data, arena_size=int(options["arena_size"]))
-    for i in range(int(options.get("num_inputs", 0))):
-        interp.set_input(_zeros(interp.get_input_details(i)), i)
+    inputs = _micro_details(interp, int(options.get("num_inputs", 0)), "input")
+    outputs = _micro_details(interp, int(options.get("num_outputs", 0)), "output")
+    if options.get("invoke", True):
+        for i in range(len(inputs)):
+            interp.set_input(_zeros(interp.get_input_details(i)), i)
+        interp.invoke()
+    return {"inputs": inputs, "outputs": outputs}
+
+
+def _run_micro_invoke(data: bytes, options: dict[str, Any]) -> dict[str, Any]:
+    """Load, allocate and invoke TFLite Micro on ``inputs``; return the outputs."""
+    import numpy as np
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(data, arena_size=int(options["arena_size"]))
+    for i, text in enumerate(options["inputs"]):
+        interp.set_input(decode_array(text), i)
     interp.invoke()
+    count = int(options["num_outputs"])
+    return {"outputs": [encode_array(np.array(interp.get_output(i))) for i in range(count)]}
+
+
+def _run_arena(data: bytes, options: dict[str, Any]) -> dict[str, int]:
+    """TFLite Micro's arena report (`edgedeploy.runtime._arena_probe.measure`)."""
+    from edgedeploy.runtime._arena_probe import measure
+
+    return measure(data)
+
+
+_RUNNERS = {
+    "litert": _run_litert,
+    "micro": _run_micro,
+    "micro_invoke": _run_micro_invoke,
+    "arena": _run_arena,
+}
 
 
 def _attempt(kind: str, data: bytes, options: dict[str, Any]) -> dict[str, Any]:
-    """Load, allocate and invoke once; an exception is a clean error with its first line."""
+    """Run one probe; an exception is a clean error with its first line."""
     with tempfile.TemporaryFile() as sink:
         try:
             with _c_output_to(sink):
-                (_run_litert if kind == "litert" else _run_micro)(data, options)
+                value = _RUNNERS[kind](data, options)
         except Exception as exc:
             sink.seek(0)
             lines = [
@@ -144,7 +233,7 @@ def _attempt(kind: str, data: bytes, options: dict[str, Any]) -> dict[str, Any]:
             ]
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return {"status": "error", "message": "; ".join([*lines[:2], first])}
-    return {"status": "ok"}
+    return {"status": "ok", "value": value}
 
 
 def _fork_attempt(
@@ -228,15 +317,22 @@ class _Worker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
-    def _start(self) -> subprocess.Popen[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "edgedeploy.sandbox"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-        return self._proc
+    def _start(self) -> tuple[subprocess.Popen[bytes], bool]:
+        """The running worker, started if needed; True when it was just started."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc, False
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "edgedeploy.sandbox"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        return self._proc, True
 
     def stop(self) -> None:
         with self._lock:
@@ -245,6 +341,9 @@ class _Worker:
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
+            # The worker leads its own process group: a probe it forked goes too.
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.kill()
             proc.wait()
         if proc is not None:
@@ -257,8 +356,9 @@ class _Worker:
         self, kind: str, data: bytes, options: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
         with self._lock:
-            proc = self._start()
+            proc, fresh = self._start()
             assert proc.stdin is not None and proc.stdout is not None
+            grace = _STARTUP_GRACE_SECONDS if fresh else _WORKER_GRACE_SECONDS
             header = {"kind": kind, "size": len(data), "options": options, "timeout": timeout}
             try:
                 proc.stdin.write(json.dumps(header).encode() + b"\n" + data)
@@ -266,7 +366,7 @@ class _Worker:
             except OSError:
                 self._stop()
                 return {"status": "crash", "signal": None}
-            ready, _, _ = select.select([proc.stdout], [], [], timeout + _WORKER_GRACE_SECONDS)
+            ready, _, _ = select.select([proc.stdout], [], [], timeout + grace)
             line = proc.stdout.readline() if ready else b""
             if not line:
                 dead = proc.poll()
@@ -303,8 +403,12 @@ def probe(
     """Load, allocate and invoke ``data`` once in LiteRT (``litert``) or TFLite Micro (``micro``).
 
     ``options`` for ``litert``: ``module`` (the interpreter module's name),
-    ``num_threads``, ``reference_kernels``; for ``micro``: ``arena_size`` and
-    ``num_inputs``. Results of ``ok`` and ``error`` are cached.
+    ``num_threads``, ``reference_kernels``; for ``micro``: ``arena_size``,
+    ``num_inputs``, ``num_outputs`` and ``invoke`` (default true); for
+    ``micro_invoke`` (one real inference, whose outputs are the ``value``):
+    ``arena_size``, ``inputs`` (`encode_array` text) and ``num_outputs``;
+    ``arena`` (the arena search) takes none. Results of ``ok`` and ``error``
+    are cached.
     """
     options = dict(options or {})
     key = f"{kind}:{hashlib.sha256(data).hexdigest()}:{json.dumps(options, sort_keys=True)}"
@@ -317,6 +421,7 @@ def probe(
         status=str(answer.get("status")),
         message=str(answer.get("message", "")),
         signal=answer.get("signal"),
+        value=answer.get("value"),
     )
     if result.safe:
         with _CACHE_LOCK:
@@ -345,15 +450,16 @@ def require_safe(
     """`probe`, raising `ModelFormatError` when the runtime crashed or hung on the model."""
     result = probe(kind, data, options, timeout)
     runtime = _RUNTIMES[kind]
+    doing = {"arena": "allocating it", "micro_invoke": "running it"}.get(
+        kind, "loading and running it once"
+    )
     if result.status == "crash":
         raise ModelFormatError(
-            f"{name}: {runtime} crashed {_signal_name(result.signal)} loading or running it "
-            "once in a child process; the model is malformed"
+            f"{name}: {runtime} crashed {_signal_name(result.signal)} {doing} in a child "
+            "process; the model is malformed"
         )
     if result.status == "timeout":
-        raise ModelFormatError(
-            f"{name}: {runtime} did not finish loading and running it once within {timeout:g} s"
-        )
+        raise ModelFormatError(f"{name}: {runtime} did not finish {doing} within {timeout:g} s")
     return result
 
 

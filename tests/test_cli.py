@@ -30,7 +30,10 @@ def test_run_prints_dequantized_outputs(tmp_path, capsys):
     x = np.zeros((1, 640), np.float32)
     np.save(tmp_path / "x.npy", x)
     out_path = tmp_path / "y.npy"
-    assert main(["run", str(AD01_INT8), "--input", str(tmp_path / "x.npy"), "--output", str(out_path)]) == 0
+    assert (
+        main(["run", str(AD01_INT8), "--input", str(tmp_path / "x.npy"), "--output", str(out_path)])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert printed.startswith("output 0 [1, 640]:")
     y = np.load(out_path)
@@ -40,7 +43,9 @@ def test_run_prints_dequantized_outputs(tmp_path, capsys):
 def test_run_on_micro_backend_matches_litert_reference(tmp_path, capsys):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "x.npy", rng.integers(-128, 128, size=(1, 49, 10, 1), dtype=np.int8))
-    assert main(["run", str(KWS_INT8), "--input", str(tmp_path / "x.npy"), "--backend", "micro"]) == 0
+    assert (
+        main(["run", str(KWS_INT8), "--input", str(tmp_path / "x.npy"), "--backend", "micro"]) == 0
+    )
     micro = capsys.readouterr().out
     assert main(["run", str(KWS_INT8), "--input", str(tmp_path / "x.npy")]) == 0
     assert capsys.readouterr().out == micro
@@ -59,7 +64,10 @@ def test_bench_json(capsys):
         (["info", "{tmp}/truncated.tflite"], "corrupt"),
         (["run", str(KWS_INT8), "--input", "{tmp}/wrong_shape.npy"], "expects [1, 49, 10, 1]"),
         (["run", str(KWS_INT8), "--input", "{tmp}/text.tflite"], "not a readable .npy"),
-        (["run", str(AD01_INT8), "--input", "{tmp}/x640.npy", "--output", "{tmp}/exists.npy"], "--force"),
+        (
+            ["run", str(AD01_INT8), "--input", "{tmp}/x640.npy", "--output", "{tmp}/exists.npy"],
+            "--force",
+        ),
         (["bench", str(KWS_INT8), "--runs", "0"], "at least 1"),
     ],
 )

@@ -124,13 +124,19 @@ def c_float(value: float) -> str:
     return f"{text}f"
 
 
+_HEX_ENTRIES = tuple(f"0x{b:02x}," for b in range(256))
+
+
 def bytes_initializer(data: bytes, indent: str = "    ") -> str:
-    """The body of a brace initializer for ``data``: lines of ``0xNN,`` entries."""
-    lines = []
-    for start in range(0, len(data), BYTES_PER_LINE):
-        chunk = data[start : start + BYTES_PER_LINE]
-        lines.append(indent + " ".join(f"0x{b:02x}," for b in chunk))
-    return "\n".join(lines)
+    """The body of a brace initializer for ``data``: lines of ``0xNN,`` entries.
+
+    Entries come from a table: a 1 MB model is a million of them.
+    """
+    entry = _HEX_ENTRIES.__getitem__
+    return "\n".join(
+        indent + " ".join(map(entry, data[start : start + BYTES_PER_LINE]))
+        for start in range(0, len(data), BYTES_PER_LINE)
+    )
 
 
 def sketch_name(stem: str) -> str:

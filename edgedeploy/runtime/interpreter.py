@@ -100,6 +100,12 @@ class BenchmarkResult:
         return asdict(self)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of a runtime's exception message (some span a whole log)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class Model:
     """A .tflite model ready to run.
 
@@ -139,14 +145,14 @@ class Model:
         try:
             self._interp = interpreter_class(**kwargs)
             self._interp.allocate_tensors()
+            # Details decode tensor names: a name that is not UTF-8 fails here.
+            self.inputs = [self._spec(d) for d in self._interp.get_input_details()]
+            self.outputs = [self._spec(d) for d in self._interp.get_output_details()]
         except (ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelFormatError(
-                f"{self.file.name}: the interpreter cannot load it: {first}"
+                f"{self.file.name}: the interpreter cannot load it: {_first_line(exc)}"
             ) from exc
         self.num_threads = num_threads
-        self.inputs = [self._spec(d) for d in self._interp.get_input_details()]
-        self.outputs = [self._spec(d) for d in self._interp.get_output_details()]
 
     @staticmethod
     def _spec(detail: dict[str, Any]) -> TensorSpec:
@@ -175,15 +181,24 @@ class Model:
         """Run on tensors already in the model's own dtypes; return outputs as stored."""
         if len(inputs) != len(self.inputs):
             raise InputDataError(f"the model takes {len(self.inputs)} input(s), got {len(inputs)}")
+        checked = []
         for i, (x, spec) in enumerate(zip(inputs, self.inputs, strict=True)):
             x = self._check(np.asarray(x), spec, i)
             if x.dtype.name != spec.dtype:
                 raise InputDataError(
                     f"input {i} ({spec.name!r}) has dtype {x.dtype.name}, the model expects {spec.dtype}"
                 )
-            self._interp.set_tensor(spec.index, x)
-        self._interp.invoke()
-        return [self._interp.get_tensor(o.index).copy() for o in self.outputs]
+            checked.append(x)
+        try:
+            for x, spec in zip(checked, self.inputs, strict=True):
+                self._interp.set_tensor(spec.index, x)
+            self._interp.invoke()
+            return [self._interp.get_tensor(o.index).copy() for o in self.outputs]
+        except (ValueError, RuntimeError) as exc:
+            # The inputs matched the model's own details, so the model is at fault.
+            raise ModelFormatError(
+                f"{self.file.name}: the interpreter cannot run it: {_first_line(exc)}"
+            ) from exc
 
     def predict(self, *inputs: np.ndarray) -> list[np.ndarray]:
         """Run one sample given as real values; returns dequantized float outputs.

@@ -4,28 +4,35 @@ The ``tflite-micro`` Python package runs the real TFLite Micro reference kernels
 What it computes is what a microcontroller running TFLite Micro computes, so the
 exporters and the plain-C runtime are checked against it. It prints its errors
 from C to the process's stdout; `MicroModel` captures them so that a failure
-becomes one `EdgeDeployError` line, and `measure_arena` runs in a child process
-so that a model that crashes the interpreter cannot take the caller down.
+becomes one `EdgeDeployError` line, and it loads a model only after the same
+steps ran once in the sandbox worker (`edgedeploy.sandbox`), where
+`measure_arena` runs too, so that a model that crashes the interpreter cannot
+take the caller down.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 from edgedeploy.errors import ArenaTooSmallError, DependencyError, InputDataError, ModelFormatError
 from edgedeploy.modelfile import load_model
-from edgedeploy.sandbox import probe, require_safe
+from edgedeploy.sandbox import (
+    PROBE_TIMEOUT_SECONDS,
+    ProbeResult,
+    decode_array,
+    encode_array,
+    probe,
+    require_safe,
+)
 
 __all__ = ["ArenaReport", "MicroModel", "measure_arena", "micro_runtime"]
 
@@ -69,12 +76,25 @@ def _captured_c_output() -> Iterator[list[str]]:
             )
 
 
-class MicroModel:
-    """A model loaded into the TFLite Micro interpreter with a given arena.
+def _detail(described: dict[str, Any]) -> dict[str, Any]:
+    """A tensor's details as TFLite Micro's own ``get_input_details`` gives the ones used here."""
+    return {
+        "shape": np.array(described["shape"], dtype=np.int32),
+        "dtype": np.dtype(described["dtype"]).type,
+    }
 
-    TFLite Micro trusts its model: with ``sandbox`` (the default) the model is
-    first loaded and run once in a child process (`edgedeploy.sandbox`), so a
-    model that crashes the interpreter becomes a `ModelFormatError`.
+
+class MicroModel:
+    """A model in the TFLite Micro interpreter with a given arena.
+
+    TFLite Micro trusts its model and can crash, not fail, on a malformed one,
+    sometimes only depending on what else lies in memory. So with ``sandbox``
+    (the default) nothing of TFLite Micro runs in this process: the model is
+    loaded in the sandbox worker (`edgedeploy.sandbox`) to read its details,
+    and every `run_raw` is one load-and-invoke in a child there; a crash
+    becomes a `ModelFormatError`. ``sandbox=False`` keeps a live interpreter
+    in this process (for trusted models: benchmarks, `tensor`); it is created
+    only after the same model was loaded and run once in the worker.
     """
 
     def __init__(
@@ -87,8 +107,16 @@ class MicroModel:
         if not 0 < arena_size <= MAX_ARENA_BYTES:
             raise InputDataError(f"arena size {arena_size} is not in 1..{MAX_ARENA_BYTES} bytes")
         self.arena_size = arena_size
+        self.sandbox = sandbox
+        self._interp: Any = None
+        described = self._probe(arena_size, invoke=not sandbox)
         if sandbox:
-            self._probe(arena_size)
+            value = described.value
+            if described.status != "ok" or value is None:
+                self._load_failed(described.message)
+            self.input_details = [_detail(d) for d in value["inputs"]]
+            self.output_details = [_detail(d) for d in value["outputs"]]
+            return
         with _captured_c_output() as log:
             try:
                 self._interp = runtime.Interpreter.from_bytes(self.file.data, arena_size=arena_size)
@@ -97,42 +125,48 @@ class MicroModel:
             else:
                 failure = None
         if failure is not None:
-            detail = "; ".join(log[:3]) or str(failure)
-            if "allocate" in detail.lower() or "arena" in detail.lower():
-                raise ArenaTooSmallError(
-                    f"{self.file.name}: TFLite Micro cannot allocate it in {arena_size} bytes: {detail}"
-                ) from failure
+            self._load_failed("; ".join(log[:3]) or str(failure))
+        try:
+            self.input_details = [
+                self._interp.get_input_details(i) for i in range(len(self.file.inputs))
+            ]
+            self.output_details = [
+                self._interp.get_output_details(i) for i in range(len(self.file.outputs))
+            ]
+        except (RuntimeError, ValueError, TypeError) as exc:
             raise ModelFormatError(
-                f"{self.file.name}: TFLite Micro cannot load it: {detail}"
-            ) from failure
-        self.input_details = [
-            self._interp.get_input_details(i) for i in range(len(self.file.inputs))
-        ]
-        self.output_details = [
-            self._interp.get_output_details(i) for i in range(len(self.file.outputs))
-        ]
+                f"{self.file.name}: TFLite Micro cannot describe its inputs and outputs: {exc}"
+            ) from exc
 
-    def _probe(self, arena_size: int) -> None:
-        """Load and run the model once in a child; a crash becomes one clear error.
+    def _load_failed(self, detail: str) -> NoReturn:
+        detail = " ".join(detail.split("\n"))
+        # TFLM's allocator names what it lacked: "Requested: 832, available 480".
+        if "Requested:" in detail and "available" in detail:
+            raise ArenaTooSmallError(
+                f"{self.file.name}: TFLite Micro cannot allocate it in {self.arena_size} bytes: "
+                f"{detail}"
+            )
+        raise ModelFormatError(f"{self.file.name}: TFLite Micro cannot load it: {detail}")
+
+    def _probe(self, arena_size: int, invoke: bool) -> ProbeResult:
+        """Load (and with ``invoke`` run once) in the worker; a crash becomes one clear error.
 
         TFLite Micro can crash, not fail, when an arena is just too small for a
         sound model, so a crash is retried with the largest arena: if the model
-        runs there, the arena was the problem.
+        loads there, the arena was the problem.
         """
-        inputs = len(self.file.inputs)
+        options = {
+            "arena_size": arena_size,
+            "num_inputs": len(self.file.inputs),
+            "num_outputs": len(self.file.outputs),
+            "invoke": invoke,
+        }
         try:
-            require_safe(
-                "micro",
-                self.file.data,
-                self.file.name,
-                {"arena_size": arena_size, "num_inputs": inputs},
-            )
+            return require_safe("micro", self.file.data, self.file.name, options)
         except ModelFormatError:
             if arena_size >= MAX_ARENA_BYTES:
                 raise
-            larger = probe(
-                "micro", self.file.data, {"arena_size": MAX_ARENA_BYTES, "num_inputs": inputs}
-            )
+            larger = probe("micro", self.file.data, {**options, "arena_size": MAX_ARENA_BYTES})
             if larger.status != "ok":
                 raise
             raise ArenaTooSmallError(
@@ -146,6 +180,7 @@ class MicroModel:
             raise InputDataError(
                 f"the model takes {len(self.input_details)} input(s), got {len(inputs)}"
             )
+        arrays = []
         for i, (x, detail) in enumerate(zip(inputs, self.input_details, strict=True)):
             x = np.asarray(x)
             shape = tuple(int(v) for v in detail["shape"])
@@ -154,22 +189,43 @@ class MicroModel:
                     f"input {i} is {x.dtype.name}{list(x.shape)}, the model expects "
                     f"{np.dtype(detail['dtype']).name}{list(shape)}"
                 )
-            self._interp.set_input(x, i)
+            arrays.append(x)
+        if self.sandbox:
+            return self._run_in_worker(arrays)
         with _captured_c_output() as log:
             try:
+                for i, x in enumerate(arrays):
+                    self._interp.set_input(x, i)
                 self._interp.invoke()
-            except RuntimeError as exc:
+                outputs = [
+                    np.array(self._interp.get_output(i)) for i in range(len(self.output_details))
+                ]
+            except (RuntimeError, ValueError, TypeError) as exc:
                 failure: Exception | None = exc
             else:
                 failure = None
         if failure is not None:
+            detail = "; ".join(log[:3]) or str(failure).strip().replace("\n", "; ")
+            raise ModelFormatError(f"{self.file.name}: TFLite Micro failed to invoke it: {detail}")
+        return outputs
+
+    def _run_in_worker(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        options = {
+            "arena_size": self.arena_size,
+            "inputs": [encode_array(x) for x in arrays],
+            "num_outputs": len(self.output_details),
+        }
+        result = require_safe("micro_invoke", self.file.data, self.file.name, options)
+        if result.status != "ok" or result.value is None:
             raise ModelFormatError(
-                f"TFLite Micro failed to invoke: {'; '.join(log[:3]) or failure}"
+                f"{self.file.name}: TFLite Micro failed to invoke it: {result.message}"
             )
-        return [np.array(self._interp.get_output(i)) for i in range(len(self.output_details))]
+        return [decode_array(text) for text in result.value["outputs"]]
 
     def tensor(self, index: int) -> np.ndarray:
-        """Any tensor after invoke (needs the interpreter built to preserve all tensors)."""
+        """Any tensor after invoke (``sandbox=False`` and an interpreter that keeps them all)."""
+        if self._interp is None:
+            raise InputDataError("reading inner tensors needs MicroModel(..., sandbox=False)")
         return np.array(self._interp.GetTensor(index, 0))
 
 
@@ -192,30 +248,11 @@ class ArenaReport:
         return asdict(self)
 
 
-def measure_arena(model: Path | str | bytes, timeout: float = 120.0) -> ArenaReport:
-    """Measure TFLite Micro's arena for ``model`` in a child process."""
-    data = load_model(model).data
+def measure_arena(model: Path | str | bytes, timeout: float = PROBE_TIMEOUT_SECONDS) -> ArenaReport:
+    """Measure TFLite Micro's arena for ``model`` in the sandbox worker (`edgedeploy.sandbox`)."""
+    mf = load_model(model)
     micro_runtime()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.tflite"
-        path.write_bytes(data)
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "edgedeploy.runtime._arena_probe", str(path)],
-                capture_output=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ModelFormatError(
-                f"TFLite Micro did not finish allocating in {timeout:.0f} s"
-            ) from exc
-    for line in proc.stdout.decode("utf-8", "replace").splitlines():
-        if line.startswith("ARENA "):
-            return ArenaReport(**json.loads(line[len("ARENA ") :]))
-    if proc.returncode < 0:
-        raise ModelFormatError(f"TFLite Micro crashed (signal {-proc.returncode}) while allocating")
-    tail = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip().splitlines()
-    raise ModelFormatError(
-        f"TFLite Micro cannot allocate the model: {tail[-1] if tail else 'no output'}"
-    )
+    result = require_safe("arena", mf.data, mf.name, timeout=timeout)
+    if result.status != "ok" or result.value is None:
+        raise ModelFormatError(f"TFLite Micro cannot allocate the model: {result.message}")
+    return ArenaReport(**result.value)

@@ -246,7 +246,9 @@ def _opcode_index(rng: random.Random, tree: Any) -> None:
 
 def _builtin_code(rng: random.Random, tree: Any) -> None:
     code = _pick(rng, tree.operatorCodes)
-    value = rng.choice((-1, 0, 32, 127, 200, 255, 1000, -(1 << 31), (1 << 31) - 1, rng.randrange(210)))
+    value = rng.choice(
+        (-1, 0, 32, 127, 200, 255, 1000, -(1 << 31), (1 << 31) - 1, rng.randrange(210))
+    )
     code.builtinCode = value
     code.deprecatedBuiltinCode = max(-128, min(127, value))
     if rng.random() < 0.3:

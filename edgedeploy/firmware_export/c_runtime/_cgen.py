@@ -120,7 +120,9 @@ def _int_literal(v: int, ctype: str) -> str:
 
 def c_array(name: str, ctype: str, values: Iterable[int], per_line: int = 16) -> str:
     """A ``static const`` array definition (so it stays in flash)."""
-    items = [_int_literal(int(v), ctype) for v in values]
+    items = list(map(str, map(int, values)))
+    if ctype == "int32_t" and "-2147483648" in items:
+        items = [_int_literal(int(v), ctype) for v in items]
     if not items:
         raise ValueError(f"empty array {name}")
     lines = [

@@ -119,6 +119,8 @@ def _problems(mf: ModelFile) -> tuple[list[str], dict[str, list[str]], list[str]
             continue
         try:
             lower_op(mf, op, lambda idx, ctype="int8_t": "NULL")
+        except UnsupportedModelError as exc:  # prepare-time arithmetic on hostile scales
+            params.append(f"{op.op}: {exc}")
         except Unsupported as exc:
             if exc.kind == "op":
                 if op.op not in ops:
@@ -356,7 +358,13 @@ def export_c(
     mf = load_model(model_path)
     check_c_supported(mf)
     plan = plan_model(mf)
-    generated, const_bytes = _generate(mf, plan)
+    try:
+        generated, const_bytes = _generate(mf, plan)
+    except UnsupportedModelError as exc:
+        # Prepare-time arithmetic (a rescaling factor) can fail deep in the lowering.
+        raise UnsupportedModelError(
+            f"{mf.name} cannot be compiled by the C runtime: {exc}"
+        ) from exc
     tflm = _measure_tflm(mf) if measure_tflm else None
     written: list[str] = []
     with atomic_output_dir(out_dir, force=force, protect=(model_path,)) as tmp:

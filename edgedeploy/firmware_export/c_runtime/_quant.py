@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from edgedeploy.errors import UnsupportedModelError
+
 __all__ = [
     "SINGLE_ROUNDING",
     "activation_range",
@@ -47,6 +49,11 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     """``QuantizeMultiplier``: real ~= multiplier * 2^(shift - 31), multiplier in [2^30, 2^31)."""
     if real == 0.0:
         return 0, 0
+    if not math.isfinite(real):
+        # Finite scales can still divide to infinity (1e38 / 1e-45).
+        raise UnsupportedModelError(
+            f"quantization scales whose rescaling factor is {real} (not finite)"
+        )
     q, shift = math.frexp(real)
     q_fixed = round_away(q * (1 << 31))
     if q_fixed == 1 << 31:
