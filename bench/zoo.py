@@ -90,3 +90,122 @@ def small_cnn_int8(work: Path, epochs: int) -> Path | None:
         print(f"small_cnn skipped: {exc}", file=sys.stderr)
         return None
     return out
+
+
+# --- trained classifiers and their quantized variants (quant_checks.py, seed_table.py) ------
+
+#: Zoo classifiers with the options the quantization benchmarks train them with.
+CLASSIFIER_OPTIONS: dict[str, dict[str, Any]] = {
+    "small_cnn": {},
+    "mobilenet_v1": {"alpha": 0.25},
+    "mobilenet_v2": {"alpha": 0.35},
+    "ds_cnn": {},
+    "resnet8": {},
+}
+#: Input side of every image the quantization benchmarks train on (the MobileNets' minimum).
+BENCH_INPUT_SIZE = 32
+#: Channels per built-in dataset: digits are grey, shapes are colour.
+BENCH_CHANNELS = {"digits": 1, "shapes": 3}
+
+
+def _log(line: str) -> None:
+    print(f"  {line}", file=sys.stderr, flush=True)
+
+
+def train_classifier(work: Path, name: str, dataset: str, epochs: int, patience: int = 5) -> Path:
+    """Train zoo classifier ``name`` on ``dataset`` into ``work``; reuse a finished directory.
+
+    Reuse makes a rerun of a benchmark (after a later stage failed) start where
+    it stopped; the training itself is seeded, so a fresh run gives the same model.
+    """
+    from edgedeploy.training import TrainConfig, train
+    from edgedeploy.training.artifacts import is_training_dir
+
+    out = work / f"{name}_{dataset}"
+    if is_training_dir(out):
+        return out
+    train(
+        TrainConfig(
+            model=name,
+            dataset=dataset,
+            out=out,
+            input_size=BENCH_INPUT_SIZE,
+            channels=BENCH_CHANNELS[dataset],
+            epochs=epochs,
+            patience=patience,
+            model_options=CLASSIFIER_OPTIONS[name],
+            force=True,
+        ),
+        log=_log,
+    )
+    return out
+
+
+def quantized_variants(
+    trained: Path,
+    work: Path,
+    qat_epochs: int,
+    qat_learning_rate: float,
+    per_tensor: bool = True,
+    bench_runs: int = 0,
+    analysis_samples: int = 0,
+) -> dict[str, Any]:
+    """Float, PTQ (per-tensor, per-channel) and QAT int8 of one trained classifier, scored.
+
+    Two `convert` calls: the per-channel one with QAT (its report holds float,
+    per-channel PTQ and QAT side by side, as the CLI prints them) and, when
+    ``per_tensor``, a per-tensor PTQ one. ``analysis_samples`` > 0 adds the
+    per-layer error ranking of the per-channel PTQ model (a third call, without QAT).
+    """
+    from edgedeploy.converter import ConvertConfig, convert
+
+    tag = trained.name
+    both = convert(
+        ConvertConfig(
+            source=trained,
+            out=work / f"{tag}_qat.tflite",
+            force=True,
+            qat=True,
+            qat_epochs=qat_epochs,
+            qat_learning_rate=qat_learning_rate,
+            bench_runs=bench_runs,
+            analysis_samples=0,
+        ),
+        log=_log,
+    )
+    rows = {v["name"]: v for v in both.variants}
+    result: dict[str, Any] = {
+        "model": both.model,
+        "dataset": both.dataset,
+        "test_samples": both.test_samples,
+        "float": rows["float32"],
+        "ptq_per_channel": next(v for n, v in rows.items() if n.startswith("int8 PTQ")),
+        "qat": rows["int8 QAT"],
+        "qat_fit": both.qat,
+        "qat_full_integer": both.full_integer,
+        "qat_microcontroller_ready": both.microcontroller_ready,
+    }
+    if per_tensor:
+        tensor = convert(
+            ConvertConfig(
+                source=trained,
+                out=work / f"{tag}_ptq_per_tensor.tflite",
+                force=True,
+                per_channel=False,
+                bench_runs=0,
+                analysis_samples=0,
+            )
+        )
+        result["ptq_per_tensor"] = tensor.variants[-1]
+    if analysis_samples > 0:
+        ptq = convert(
+            ConvertConfig(
+                source=trained,
+                out=work / f"{tag}_ptq.tflite",
+                force=True,
+                bench_runs=0,
+                analysis_samples=analysis_samples,
+            )
+        )
+        result["layer_errors"] = ptq.layer_errors
+    return result

@@ -328,10 +328,11 @@ def convert(config: ConvertConfig, log: Callable[[str], None] | None = None) -> 
         check_output_path(Path(config.report), config.force, protect)
     source = load_source(source_path, config.dataset, config.input_size, config.channels, seed=0)
     annotated = annotate(source.model) if config.qat else None
-    say(f"converting {source.model.name} to float32")
     float_bytes = to_tflite(source.model, "float32")
     float_file = load_model(float_bytes)
     nodes = resolve_layers(float_file, config.keep_float) if config.keep_float else []
+    # Said only now: a bad name or a model QAT cannot take is one line, nothing before it.
+    say(f"converted {source.model.name} to float32")
     data = source.dataset
     samples = None
     if config.quantize in CALIBRATED_MODES:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,21 +107,31 @@ def annotate(source: ModelSource) -> Any:
             f"quantization-aware training needs a tf-keras model; {source.name} is {kind}"
         )
     tfmot = _tfmot()
+    for layer in source.keras_model.layers:
+        # tfmot only warns about a Lambda layer, leaves it unquantized and may then fail
+        # to clone the model; it is as unsupported as any custom layer, so say so.
+        if isinstance(layer, tf_keras.layers.Lambda):
+            raise _no_rule(layer.name, "Lambda", source.name)
     try:
-        return tfmot.quantization.keras.quantize_model(source.keras_model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return tfmot.quantization.keras.quantize_model(source.keras_model)
     except (RuntimeError, ValueError, TypeError) as exc:
         text = str(exc)
         match = _UNSUPPORTED_LAYER.search(text)
         if match:
-            layer, cls = match.group(1), match.group(2).rsplit(".", 1)[-1]
-            raise UnsupportedModelError(
-                f"quantization-aware training cannot annotate layer {layer!r} ({cls}) of "
-                f"{source.name}: tfmot's default 8-bit scheme has no rule for it"
-            ) from exc
+            raise _no_rule(match.group(1), match.group(2).rsplit(".", 1)[-1], source.name) from exc
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise UnsupportedModelError(
             f"quantization-aware training cannot annotate {source.name}: {first}"
         ) from exc
+
+
+def _no_rule(layer: str, cls: str, model: str) -> UnsupportedModelError:
+    return UnsupportedModelError(
+        f"quantization-aware training cannot annotate layer {layer!r} ({cls}) of "
+        f"{model}: tfmot's default 8-bit scheme has no rule for it"
+    )
 
 
 class _EpochLog(tf_keras.callbacks.Callback):
