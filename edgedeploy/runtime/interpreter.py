@@ -236,15 +236,21 @@ class Model:
         if runs < 1:
             raise InputDataError(f"--runs must be at least 1, got {runs}")
         rng = np.random.default_rng(seed)
-        for spec in self.inputs:
-            self._interp.set_tensor(spec.index, _random_tensor(rng, spec))
-        for _ in range(warmup):
-            self._interp.invoke()
         times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            self._interp.invoke()
-            times.append((time.perf_counter() - start) * 1e3)
+        try:
+            for spec in self.inputs:
+                self._interp.set_tensor(spec.index, _random_tensor(rng, spec))
+            for _ in range(warmup):
+                self._interp.invoke()
+            for _ in range(runs):
+                start = time.perf_counter()
+                self._interp.invoke()
+                times.append((time.perf_counter() - start) * 1e3)
+        except (ValueError, RuntimeError) as exc:
+            # The inputs are drawn from the model's own details, so the model is at fault.
+            raise ModelFormatError(
+                f"{self.file.name}: the interpreter cannot run it: {_first_line(exc)}"
+            ) from exc
         times.sort()
         return BenchmarkResult(
             runs=runs,

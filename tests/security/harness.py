@@ -2,7 +2,8 @@
 
 `run_case` writes a model to a work directory and calls the CLI's `main`
 in-process for ``info``, ``run`` (LiteRT and TFLite Micro), ``export --runtime
-tflm`` and ``export --runtime c``. Each command must end in success or one
+tflm``, ``export --runtime c``, ``bench`` (host) and ``fit`` (the budget check
+behind the device commands). Each command must end in success or one
 `EdgeDeployError` whose message is one meaningful line, within
 `CASE_SECONDS`; anything else (another exception, a multi-line or bare message,
 a slow command) is a finding. The CI fuzz test and ``bench/fuzz_long.py``
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from edgedeploy import cli
+from edgedeploy.devices.fit import DOES_NOT_FIT_EXIT
 from edgedeploy.errors import EdgeDeployError
 from edgedeploy.modelfile import load_model
 
@@ -41,7 +43,10 @@ __all__ = [
 #: Longest time one command may take on one case.
 CASE_SECONDS = 10.0
 #: The commands every case goes through, by name.
-COMMANDS = ("info", "run-litert", "run-micro", "export-tflm", "export-c")
+COMMANDS = ("info", "run-litert", "run-micro", "export-tflm", "export-c", "bench", "fit")
+#: Commands whose non-zero exit is an answer, not an error: ``fit`` says "does
+#: not fit" with its own exit status and a full report on stdout.
+_VERDICTS = {"fit": (DOES_NOT_FIT_EXIT, "DoesNotFit")}
 #: Largest input the harness feeds a model that loaded; bigger ones get a
 #: one-element input, which every command refuses cleanly.
 _MAX_INPUT_ELEMENTS = 1 << 20
@@ -84,6 +89,8 @@ def command_argv(command: str, model: Path, npy: Path, work: Path) -> list[str]:
         "run-micro": ["run", str(model), "--input", str(npy), "--backend", "micro"],
         "export-tflm": ["export", str(model), "--out", str(work / "tflm"), "--force"],
         "export-c": ["export", str(model), "--runtime", "c", "--out", str(work / "c"), "--force"],
+        "bench": ["bench", str(model), "--runs", "2", "--warmup", "1"],
+        "fit": ["fit", str(model), "--device", "nano33-ble-sense"],
     }[command]
 
 
@@ -104,7 +111,12 @@ def invoke(command: str, argv: Sequence[str]) -> Outcome:
             raise
         status, message = "finding", "".join(traceback.format_exception(exc)[-3:])
     else:
-        status, message = ("ok", "") if code == 0 else ("finding", f"exit {code} without error")
+        if code == 0:
+            status, message = "ok", ""
+        elif code == _VERDICTS.get(command, (None, ""))[0]:
+            status, message = _VERDICTS[command][1], ""
+        else:
+            status, message = "finding", f"exit {code} without error"
     seconds = time.monotonic() - start
     noise = [
         line for line in err.getvalue().splitlines() if "Warning" in line or "Traceback" in line

@@ -3,8 +3,8 @@
 The cases come from `tests.security.mutations` with a fixed seed, built from
 the shared reference models and the project's own small int8 model. Every case
 goes through ``info``; every case that loads also through ``run`` (LiteRT and
-TensorFlow Lite Micro), every third of those through both exporters, and every
-tenth case, refused or not, through all five commands (a refused one must be
+TensorFlow Lite Micro), every third of those through both exporters, ``bench``
+and ``fit``, and every tenth case, refused or not, through all seven commands (a refused one must be
 refused by each, the same way). Each command must end
 in success or one `EdgeDeployError` with a meaningful one-line message, within
 ten seconds, and this process must survive. A sample of exported C programs is
@@ -31,8 +31,8 @@ from tests.toolhelpers import require_module, require_tool
 #: Cases per run (the issue asks for at least 2,000).
 FUZZ_CASES = 2000
 FUZZ_SEED = 20261124
-#: Every this many cases that load go through both exporters too (an export
-#: costs as much as the other three commands together).
+#: Every this many cases that load go through both exporters, bench and fit too
+#: (an export costs as much as the first three commands together).
 EXPORT_EVERY = 3
 #: Exported C programs compiled with -Werror, out of those that exported.
 COMPILED_SAMPLE = 3
