@@ -92,15 +92,16 @@ def comment_text(text: str) -> str:
     return "".join(out)
 
 
-def c_string_literal(text: str) -> str:
+def c_string_literal(text: str, max_bytes: int | None = None) -> str:
     """A double-quoted C/C++ string literal holding the UTF-8 bytes of ``text``.
 
     Non-printable and non-ASCII bytes become three-digit octal escapes (a hex
     escape would swallow following hex digits); ``?`` is escaped so that no
-    trigraph can form.
+    trigraph can form. ``max_bytes`` keeps only that many leading bytes (a
+    name in a header need not be whole).
     """
     parts = ['"']
-    for byte in text.encode("utf-8"):
+    for byte in text.encode("utf-8")[:max_bytes]:
         ch = chr(byte)
         if ch in '\\"?':
             parts.append("\\" + ch)

@@ -27,9 +27,10 @@ from edgedeploy.firmware_export.c_runtime import (
     format_export,
     plan_model,
 )
-from edgedeploy.firmware_export.c_runtime._cgen import c_comment, c_identifier, c_string
+from edgedeploy.firmware_export.c_runtime._cgen import c_comment, c_identifier
 from edgedeploy.firmware_export.c_runtime._planner import plan_memory
 from edgedeploy.firmware_export.c_runtime._quant import quantize_multiplier, round_away
+from edgedeploy.firmware_export.cgen import c_string_literal
 from edgedeploy.modelfile import load_model
 from tests.firmware_export.c_runtime_helpers import (
     MODEL_CASES,
@@ -278,7 +279,8 @@ def test_c_identifier_and_comment() -> None:
     assert len(c_identifier("a" * 200)) == 63
     assert "*/" not in c_comment("a */ b /* c")
     assert c_comment("é\n") == "??"
-    assert c_string('a"b\\\n') == '"a\\"b\\\\\\012"'
+    assert c_string_literal('a"b\\\n') == '"a\\"b\\\\\\012"'
+    assert c_string_literal("é*/", max_bytes=1) == '"\\303"'
 
 
 # --- parameter computation and planning ----------------------------------------------------------

@@ -82,20 +82,6 @@ def c_comment(text: str, limit: int = 120) -> str:
     return safe
 
 
-def c_string(text: str, limit: int = 120) -> str:
-    """A C string literal of ``text``: printable ASCII kept, everything else octal-escaped."""
-    out = []
-    for byte in text.encode("utf-8")[:limit]:
-        ch = chr(byte)
-        if ch in '"\\?':
-            out.append("\\" + ch)
-        elif 32 <= byte < 127:
-            out.append(ch)
-        else:
-            out.append(f"\\{byte:03o}")
-    return '"' + "".join(out) + '"'
-
-
 def c_float(value: float) -> str:
     """An exact float literal (hexadecimal, C99) for a float32 value."""
     v = float(np.float32(value))

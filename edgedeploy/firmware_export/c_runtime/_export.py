@@ -19,7 +19,7 @@ from typing import Any
 
 import edgedeploy
 from edgedeploy.errors import DependencyError, EdgeDeployError, UnsupportedModelError
-from edgedeploy.firmware_export.c_runtime._cgen import c_comment, c_float, c_string
+from edgedeploy.firmware_export.c_runtime._cgen import c_comment, c_float
 from edgedeploy.firmware_export.c_runtime._lower import (
     ALIAS_OPS,
     LoweredOp,
@@ -27,6 +27,7 @@ from edgedeploy.firmware_export.c_runtime._lower import (
     lower_op,
 )
 from edgedeploy.firmware_export.c_runtime._planner import MemoryPlan, plan_memory
+from edgedeploy.firmware_export.cgen import c_string_literal
 from edgedeploy.fsutil import atomic_output_dir
 from edgedeploy.modelfile import ModelFile, OperatorInfo, load_model
 
@@ -270,7 +271,7 @@ def _io_macros(mf: ModelFile, kind: str, indices: list[int]) -> str:
             f"#define {name}_IS_FLOAT {int(t.dtype == 'float32')}",
             f"#define {name}_SCALE {c_float(scale)}",
             f"#define {name}_ZERO_POINT {zp}",
-            f"#define {name}_NAME {c_string(t.name)}",
+            f"#define {name}_NAME {c_string_literal(t.name, max_bytes=120)}",
         ]
     return "\n".join(out)
 
