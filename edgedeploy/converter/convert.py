@@ -136,7 +136,9 @@ class ConversionReport:
     latency. The ``quantized_*`` fields describe the model written (the QAT one
     with QAT); ``qat`` holds how its fine-tuning went. ``calibration_ranges`` are
     the activation ranges observed and chosen for the post-training int8 model;
-    ``layer_errors`` is the per-layer error ranking of the written model
+    ``layer_errors`` is the per-layer error ranking of the written model, or of
+    the post-training model when QAT wrote it (QAT changes the weights, so its
+    layers do not compare one by one with the float model's)
     (`edgedeploy.converter.analysis.LayerAnalysis.to_dict`).
 
     For reconstruction models (the autoencoder) the accuracy fields are None and
@@ -365,8 +367,12 @@ def convert(config: ConvertConfig, log: Callable[[str], None] | None = None) -> 
     if config.quantize in CALIBRATED_MODES and config.analysis_samples > 0:
         x = data.x_val[: config.analysis_samples]
         say(f"measuring the per-layer error on {len(x)} validation samples")
-        analysis = compare_layers(written.data, float_file, x)
-        analysis.model, analysis.float_model = str(config.out), f"{source.model.name} (float32)"
+        # QAT moves the weights, so its layers differ from the float model's by more
+        # than quantization; layer by layer, only the post-training model compares.
+        analyzed = variants[1] if qat_result is not None else written
+        analysis = compare_layers(analyzed.data, float_file, x)
+        analysis.model = str(config.out) if analyzed is written else f"the {analyzed.name} model"
+        analysis.float_model = f"{source.model.name} (float32)"
         layer_errors = analysis.to_dict()
     parsed = models[written.name].file
     input_dtype, output_dtype = _io_dtypes(parsed)

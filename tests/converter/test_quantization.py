@@ -372,6 +372,8 @@ def test_convert_with_qat_reports_float_ptq_and_qat_side_by_side(qat_small_cnn):
     assert (report.input_dtype, report.output_dtype) == ("int8", "int8")
     assert report.qat is not None and report.qat["epochs_run"] >= 1
     assert report.layer_errors is not None and report.layer_errors["tensors"]
+    # Layer by layer only the post-training model compares with the float one.
+    assert report.layer_errors["model"] == "the int8 PTQ (minmax, per-channel) model"
     text = format_report(report)
     assert "int8 QAT" in text and "QAT: " in text and "per-layer error" in text
     assert Path(report.out).is_file() and Path(str(report.report_path)).is_file()
