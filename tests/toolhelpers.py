@@ -12,18 +12,22 @@ import shutil
 
 import pytest
 
-__all__ = ["in_ci", "require_module", "require_tool"]
+__all__ = ["in_ci", "require_module", "require_tool", "unavailable"]
 
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
-def _missing(what: str) -> None:
-    message = f"{what} is not installed (run ./scripts/setup.sh)"
+def unavailable(message: str) -> None:
+    """Skip with ``message`` locally; fail in CI, where everything a test needs must be there."""
     if in_ci():
         pytest.fail(f"{message}; CI=true, so this fails instead of skipping")
     pytest.skip(message)
+
+
+def _missing(what: str) -> None:
+    unavailable(f"{what} is not installed (run ./scripts/setup.sh)")
 
 
 def require_tool(name: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import threading
@@ -260,10 +259,11 @@ def _real_board_project(tmp_path, device: str):
     ("device", "tool"), [("pico", "picotool"), ("stm32f746g-disco", "openocd")]
 )
 def test_flashing_a_real_board_without_its_tool_names_the_tool_and_the_command(
-    tmp_path, device, tool
+    tmp_path, monkeypatch, device, tool
 ):
-    if shutil.which(tool):
-        pytest.skip(f"{tool} is installed here; this test is about its absence")
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # the tool is absent whether installed or not
     fwdir = _real_board_project(tmp_path, device)
     with pytest.raises(
         DependencyError, match=f"{tool} is not installed; to flash {device} run: {tool} "

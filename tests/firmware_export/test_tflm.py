@@ -5,7 +5,7 @@ reports for the model; the embedded reference outputs with a fresh run of the
 TFLite Micro interpreter (and LiteRT's reference kernels); the arena with
 `measure_arena`. The generated headers are compiled with -Wall -Wextra -Werror.
 main.cc and inference.cc need the TFLite Micro library, which is not built
-here; test_tflm_build.py compiles and runs them when one is provided.
+here; tflm_build_optin.py (run by path) compiles and runs them when one is provided.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Build the exported harness against a real TensorFlow Lite Micro library, run it, check it.
 
-Opt-in: the project does not build TFLM from its sources, so this runs only when
-``EDGEDEPLOY_TFLM_ROOT`` names a tflite-micro source tree in which
+Opt-in, outside the suite (the file name keeps pytest from collecting it, and the
+project does not build TFLM from its sources): run it by path,
+``EDGEDEPLOY_TFLM_ROOT=DIR pytest tests/firmware_export/tflm_build_optin.py``, where DIR names a tflite-micro source tree in which
 ``make -f tensorflow/lite/micro/tools/make/Makefile microlite`` has been run (which
 also downloads flatbuffers, gemmlowp and ruy under tools/make/downloads). It then
 compiles main.cc, inference.cc, model_data.cc and test_input.cc as the exported
@@ -31,11 +32,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def tflm() -> tuple[Path, Path]:
-    """(source tree, libtensorflow-microlite.a), or skip when no build is provided."""
+    """(source tree, libtensorflow-microlite.a); run on purpose, so a missing build fails."""
     require_module("tflite_micro")
     root = os.environ.get(ROOT_VARIABLE)
     if not root:
-        pytest.skip(
+        pytest.fail(
             f"opt-in: set {ROOT_VARIABLE} to a tflite-micro tree built with 'make microlite'"
         )
     libraries = sorted(Path(root, "gen").glob("*/lib/libtensorflow-microlite.a"))
