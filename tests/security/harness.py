@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 import re
+import subprocess
 import sys
 import time
 import traceback
@@ -29,6 +31,7 @@ from edgedeploy import cli
 from edgedeploy.devices.fit import DOES_NOT_FIT_EXIT
 from edgedeploy.errors import EdgeDeployError
 from edgedeploy.modelfile import load_model
+from tests.paths import ROOT
 
 __all__ = [
     "CASE_SECONDS",
@@ -38,6 +41,7 @@ __all__ = [
     "invoke",
     "line_problem",
     "run_case",
+    "run_cli_process",
 ]
 
 #: Longest time one command may take on one case.
@@ -162,3 +166,19 @@ def run_case(
         outcomes.append(invoke(command, command_argv(command, model, npy, work)))
     sys.stdout.flush()
     return outcomes
+
+
+def run_cli_process(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m edgedeploy ARGV`` in a child, as a user would: the process boundary."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "edgedeploy", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )

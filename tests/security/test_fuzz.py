@@ -17,13 +17,18 @@ from __future__ import annotations
 import collections
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.paths import ROOT, SHARED_MODELS
-from tests.security.harness import COMMANDS, command_argv, line_problem, run_case
+from tests.paths import SHARED_MODELS
+from tests.security.harness import (
+    COMMANDS,
+    command_argv,
+    line_problem,
+    run_case,
+    run_cli_process,
+)
 from tests.security.mutations import Mutator
 from tests.security.seeds import shared_seeds, small_int8_model
 from tests.toolhelpers import require_module, require_tool
@@ -109,24 +114,13 @@ def test_a_sample_through_the_real_cli_prints_one_line(
     fuzz_seeds: dict[str, bytes], tmp_path: Path
 ) -> None:
     """The process boundary: exit status, one ``edgedeploy: error:`` line, no traceback."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
     statuses = collections.Counter()
     for case in Mutator(fuzz_seeds, FUZZ_SEED + 1).cases(SUBPROCESS_SAMPLE):
         command = COMMANDS[case.number % len(COMMANDS)]
         work = tmp_path / str(case.number)
         run_case(case.data, work, commands=())
         argv = command_argv(command, work / "model.tflite", work / "x.npy", work)
-        proc = subprocess.run(
-            [sys.executable, "-m", "edgedeploy", *argv],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
+        proc = run_cli_process(argv)
         lines = proc.stderr.splitlines()
         where = f"{case.label} {command}: {proc.stderr}"
         assert "Traceback" not in proc.stderr, where

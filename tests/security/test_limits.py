@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import subprocess
-import sys
 import tracemalloc
 from pathlib import Path
 
@@ -20,8 +17,7 @@ import numpy as np
 import pytest
 
 from edgedeploy import cli, sandbox
-from tests.paths import ROOT
-from tests.security.harness import COMMANDS, command_argv
+from tests.security.harness import COMMANDS, command_argv, run_cli_process
 from tests.security.mutations import pack, unpack
 from tests.security.seeds import small_int8_model
 
@@ -95,17 +91,9 @@ def test_every_command_refuses_it_in_the_loader(
 
 def test_the_real_cli_prints_one_line(bad_model: tuple[Path, str]) -> None:
     path, expected = bad_model
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for command in COMMANDS:
         argv = command_argv(command, path, path.parent / "x.npy", path.parent)
-        proc = subprocess.run(
-            [sys.executable, "-m", "edgedeploy", *argv],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
+        proc = run_cli_process(argv)
         lines = proc.stderr.splitlines()
         assert proc.returncode == 2 and len(lines) == 1, (command, proc.stderr)
         assert lines[0].startswith("edgedeploy: error: ") and expected in lines[0], lines
