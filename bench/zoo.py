@@ -155,7 +155,8 @@ def quantized_variants(
     Two `convert` calls: the per-channel one with QAT (its report holds float,
     per-channel PTQ and QAT side by side, as the CLI prints them) and, when
     ``per_tensor``, a per-tensor PTQ one. ``analysis_samples`` > 0 adds the
-    per-layer error ranking of the per-channel PTQ model (a third call, without QAT).
+    per-layer error ranking of the per-channel PTQ model (the QAT call's report
+    ranks that model, as QAT moves the weights).
     """
     from edgedeploy.converter import ConvertConfig, convert
 
@@ -169,7 +170,7 @@ def quantized_variants(
             qat_epochs=qat_epochs,
             qat_learning_rate=qat_learning_rate,
             bench_runs=bench_runs,
-            analysis_samples=0,
+            analysis_samples=analysis_samples,
         ),
         log=_log,
     )
@@ -198,14 +199,5 @@ def quantized_variants(
         )
         result["ptq_per_tensor"] = tensor.variants[-1]
     if analysis_samples > 0:
-        ptq = convert(
-            ConvertConfig(
-                source=trained,
-                out=work / f"{tag}_ptq.tflite",
-                force=True,
-                bench_runs=0,
-                analysis_samples=analysis_samples,
-            )
-        )
-        result["layer_errors"] = ptq.layer_errors
+        result["layer_errors"] = both.layer_errors
     return result
