@@ -26,6 +26,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.zoo import quantized_variants, train_classifier  # noqa: E402
+from bench.zoo import (  # noqa: E402
+    BenchTraining,
+    add_training_arguments,
+    quantized_variants,
+    train_classifier,
+)
 
 #: (model, dataset) of the QAT section: every zoo classifier.
 QAT_RUNS = [
@@ -69,14 +75,14 @@ def _print_table(head: list[str], rows: list[list[str]]) -> None:
 
 
 def qat_section(
-    work: Path, epochs: int, patience: int, qat_epochs: int, qat_lr: float
+    work: Path, training: BenchTraining, qat_epochs: int, qat_lr: float
 ) -> list[dict[str, Any]]:
     """Float / PTQ / QAT accuracy of every zoo classifier, the check, the worst layers."""
     results = []
     for model, dataset in QAT_RUNS:
         print(f"{model} on {dataset}", file=sys.stderr, flush=True)
         start = time.perf_counter()
-        trained = train_classifier(work, model, dataset, epochs, patience)
+        trained = train_classifier(work, model, dataset, training)
         row = quantized_variants(
             trained, work, qat_epochs, qat_lr, per_tensor=False, analysis_samples=100
         )
@@ -148,7 +154,7 @@ def hot_pixels(samples: np.ndarray, seed: int = 1) -> np.ndarray:
     return out
 
 
-def calibration_section(work: Path, epochs: int) -> dict[str, Any]:
+def calibration_section(work: Path, training: BenchTraining) -> dict[str, Any]:
     """Scales, accuracy and mean SQNR of each calibration strategy, clean and with outliers."""
     from edgedeploy.converter import (
         calibration_subset,
@@ -161,7 +167,7 @@ def calibration_section(work: Path, epochs: int) -> dict[str, Any]:
     from edgedeploy.modelfile import load_model
     from edgedeploy.runtime import Model
 
-    trained = train_classifier(work, "small_cnn", "digits", epochs)
+    trained = train_classifier(work, "small_cnn", "digits", training)
     source = load_source(trained)
     data = source.dataset
     clean = calibration_subset(data.x_train, 200, 0)
@@ -231,7 +237,7 @@ def _micro_accuracy(data: bytes, x: np.ndarray, y: np.ndarray) -> float:
     return hits / len(y)
 
 
-def int16_section(work: Path, epochs: int) -> list[dict[str, Any]]:
+def int16_section(work: Path, training: BenchTraining) -> list[dict[str, Any]]:
     """int8 beside int16x8, both in the TFLite Micro interpreter, on small_cnn and ds_cnn."""
     from edgedeploy.converter import calibration_subset, representative_dataset, to_tflite
     from edgedeploy.converter.source import load_source
@@ -239,7 +245,7 @@ def int16_section(work: Path, epochs: int) -> list[dict[str, Any]]:
 
     results = []
     for name in ("small_cnn", "ds_cnn"):
-        source = load_source(train_classifier(work, name, "digits", epochs))
+        source = load_source(train_classifier(work, name, "digits", training))
         data = source.dataset
         samples = representative_dataset(calibration_subset(data.x_train, 200, 0))
         row: dict[str, Any] = {"model": name, "dataset": "digits", "test_samples": len(data.y_test)}
@@ -290,10 +296,7 @@ def int16_section(work: Path, epochs: int) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default="qat,calibration,int16")
-    parser.add_argument("--epochs", type=int, default=30, help="float training, at most")
-    parser.add_argument("--patience", type=int, default=10, help="early-stopping patience")
-    parser.add_argument("--qat-epochs", type=int, default=5)
-    parser.add_argument("--qat-lr", type=float, default=1e-4)
+    add_training_arguments(parser)
     parser.add_argument("--work", type=Path, default=None, help="trained models are reused")
     parser.add_argument(
         "--json", type=Path, default=ROOT / "bench" / "results" / "quant_checks.json"
@@ -302,16 +305,21 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="edgedeploy-quant-"))
     work.mkdir(parents=True, exist_ok=True)
     sections = set(args.sections.split(","))
+    training = BenchTraining.from_args(args)
     results: dict[str, Any] = {
-        "settings": {"epochs": args.epochs, "qat_epochs": args.qat_epochs, "qat_lr": args.qat_lr}
+        "settings": {
+            **asdict(training),
+            "qat_epochs": args.qat_epochs,
+            "qat_lr": args.qat_lr,
+        }
     }
     started = time.perf_counter()
     if "qat" in sections:
-        results["qat"] = qat_section(work, args.epochs, args.patience, args.qat_epochs, args.qat_lr)
+        results["qat"] = qat_section(work, training, args.qat_epochs, args.qat_lr)
     if "calibration" in sections:
-        results["calibration"] = calibration_section(work, args.epochs)
+        results["calibration"] = calibration_section(work, training)
     if "int16" in sections:
-        results["int16"] = int16_section(work, args.epochs)
+        results["int16"] = int16_section(work, training)
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")

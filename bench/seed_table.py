@@ -21,6 +21,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.zoo import quantized_variants, train_classifier  # noqa: E402
+from bench.zoo import (  # noqa: E402
+    BenchTraining,
+    add_training_arguments,
+    quantized_variants,
+    train_classifier,
+)
 
 #: (model, dataset) columns of the table, in order.
 COLUMNS = [
@@ -131,10 +137,7 @@ def chart_png(results: list[dict[str, Any]]) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30, help="float training, at most")
-    parser.add_argument("--patience", type=int, default=10, help="early-stopping patience")
-    parser.add_argument("--qat-epochs", type=int, default=5)
-    parser.add_argument("--qat-lr", type=float, default=1e-4)
+    add_training_arguments(parser)
     parser.add_argument("--bench-runs", type=int, default=50)
     parser.add_argument("--work", type=Path, default=None, help="reused between runs")
     parser.add_argument("--only", default=None, help="comma-separated model names")
@@ -146,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="edgedeploy-seed-"))
     work.mkdir(parents=True, exist_ok=True)
     wanted = set(args.only.split(",")) if args.only else None
+    training = BenchTraining.from_args(args)
     results = []
     started = time.perf_counter()
     for model, dataset in COLUMNS:
@@ -153,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"{model} on {dataset}", file=sys.stderr, flush=True)
         start = time.perf_counter()
-        trained = train_classifier(work, model, dataset, args.epochs, args.patience)
+        trained = train_classifier(work, model, dataset, training)
         row = quantized_variants(
             trained, work, args.qat_epochs, args.qat_lr, bench_runs=args.bench_runs
         )
@@ -173,8 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in (args.json, args.png, args.markdown):
         path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
-        "epochs": args.epochs,
-        "patience": args.patience,
+        **asdict(training),
         "qat_epochs": args.qat_epochs,
         "qat_lr": args.qat_lr,
     }

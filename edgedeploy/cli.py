@@ -41,7 +41,7 @@ def _progress(line: str) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from edgedeploy.training import TrainConfig, train
+    from edgedeploy.training import TrainConfig, parse_augmentation, train
 
     options: dict[str, Any] = {}
     for key in ("alpha", "conv_layers", "dense_layers"):
@@ -61,6 +61,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         force=args.force,
         model_options=options,
+        augmentation=parse_augmentation(args.augment) if args.augment is not None else None,
     )
     result = train(config, log=_progress)
     summary = {k: v for k, v in result.to_dict().items() if k != "history"}
@@ -438,6 +439,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=None, help="width multiplier (MobileNets)")
     p.add_argument("--conv-layers", type=int, default=None, help="conv blocks (small_cnn)")
     p.add_argument("--dense-layers", type=int, default=None, help="hidden dense layers (small_cnn)")
+    p.add_argument(
+        "--augment",
+        nargs="?",
+        const="default",
+        default=None,
+        metavar="SPEC",
+        help="random shifts, zooms and rotations of the training images; alone: "
+        "shift=0.1,zoom=0.1,rotate=15 (add 'flip' to mirror); convert --qat repeats it",
+    )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true", help="replace an existing output")
 

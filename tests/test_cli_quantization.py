@@ -191,3 +191,38 @@ def test_analyze_with_a_bare_float_tflite_needs_a_dataset(converted_small_cnn, t
     assert main(argv) != 0
     assert "--dataset" in _error_line(capsys)
     assert not (tmp_path / "a").exists()
+
+
+def test_qat_repeats_the_augmentation_the_model_was_trained_with(tmp_path, capsys):
+    require_module("tf_keras")
+    trained = tmp_path / "trained"
+    argv = ["train", "--model", "small_cnn", "--dataset", "digits", "--input-size", "8"]
+    argv += ["--epochs", "2", "--conv-layers", "1", "--dense-layers", "0"]
+    assert main([*argv, "--augment", "rotate=10,flip", "--out", str(trained)]) == 0
+    report = tmp_path / "qat.json"
+    status = main(
+        [
+            "convert",
+            str(trained),
+            "--qat",
+            "--qat-epochs",
+            "1",
+            "--bench-runs",
+            "0",
+            "--out",
+            str(tmp_path / "qat.tflite"),
+            "--report",
+            str(report),
+        ]
+    )
+    assert status == 0, capsys.readouterr().err
+    qat = json.loads(report.read_text())["qat"]
+    assert qat["augmentation"] == {"shift": 0.1, "zoom": 0.1, "rotate": 10.0, "flip": True}
+
+
+def test_bad_augmentation_is_one_line_and_trains_nothing(tmp_path, capsys):
+    argv = ["train", "--model", "small_cnn", "--dataset", "digits", "--input-size", "8"]
+    status = main([*argv, "--augment", "blur=2", "--out", str(tmp_path / "t")])
+    assert status != 0
+    assert "bad augmentation 'blur=2'" in _error_line(capsys)
+    assert list(tmp_path.iterdir()) == []

@@ -302,6 +302,7 @@ def _quantization_aware(
         patience=config.qat_patience,
         seed=source.seed,
         log=log,
+        augmentation=source.augmentation,
     )
     log(f"converting the QAT model (best epoch {result.best_epoch}) to int8")
     data = to_tflite(

@@ -29,6 +29,7 @@ from typing import Any
 from edgedeploy.converter.tflite import ModelSource
 from edgedeploy.errors import DependencyError, TrainingError, UnsupportedModelError
 from edgedeploy.training._tf import tf_keras
+from edgedeploy.training.augment import Augmentation, augmented_batches
 from edgedeploy.training.datasets import Dataset
 
 __all__ = [
@@ -66,6 +67,7 @@ class QatResult:
     best_score: float
     seconds: float
     history: dict[str, list[float]] = field(default_factory=dict)
+    augmentation: Augmentation | None = None
 
     def source(self, name: str) -> ModelSource:
         """The fine-tuned model as something `to_tflite` converts."""
@@ -80,6 +82,7 @@ class QatResult:
             "best_score": self.best_score,
             "seconds": round(self.seconds, 3),
             "history": self.history,
+            "augmentation": self.augmentation.to_dict() if self.augmentation else None,
         }
 
 
@@ -160,13 +163,16 @@ def finetune(
     patience: int = DEFAULT_QAT_PATIENCE,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    augmentation: Augmentation | None = None,
 ) -> QatResult:
     """Fine-tune an `annotate`-d model on ``data``'s training split, in place.
 
     Annotation is a separate step so that a model QAT cannot handle is refused
     before anything else is done. Seeded like training; the best epoch by
     validation accuracy (classification) or validation loss (reconstruction) is
-    kept.
+    kept. ``augmentation`` is the float training's (from the training directory):
+    fine-tuning on un-augmented images would shift the weights towards the
+    training split as it is and undo what augmentation bought.
     """
     if epochs < 1:
         raise TrainingError(f"QAT epochs must be at least 1, got {epochs}")
@@ -195,14 +201,22 @@ def finetune(
     ]
     if log is not None:
         callbacks.append(_EpochLog(log, epochs, monitor))
+    if augmentation is None:
+        fit_data: dict[str, Any] = {
+            "x": data.x_train,
+            "y": y_train,
+            "batch_size": QAT_BATCH_SIZE,
+            "shuffle": True,
+        }
+    else:
+        fit_data = {
+            "x": augmented_batches(data.x_train, y_train, augmentation, QAT_BATCH_SIZE, seed)
+        }
     start = time.perf_counter()
     fitted = model.fit(
-        data.x_train,
-        y_train,
+        **fit_data,
         validation_data=(data.x_val, y_val),
         epochs=epochs,
-        batch_size=QAT_BATCH_SIZE,
-        shuffle=True,
         callbacks=callbacks,
         verbose=0,
     )
@@ -222,4 +236,5 @@ def finetune(
         best_score=scores[best],
         seconds=time.perf_counter() - start,
         history=history,
+        augmentation=augmentation,
     )

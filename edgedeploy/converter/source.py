@@ -32,6 +32,7 @@ from edgedeploy.errors import (
 )
 from edgedeploy.training._tf import tf
 from edgedeploy.training.artifacts import is_training_dir, load_keras_model, load_trained
+from edgedeploy.training.augment import Augmentation
 from edgedeploy.training.datasets import Dataset, dataset_reference, load_dataset
 
 __all__ = ["ConversionSource", "load_source"]
@@ -52,6 +53,8 @@ class ConversionSource:
     dataset: Dataset
     dataset_name: str
     seed: int
+    #: The training directory's augmentation, which QAT fine-tuning repeats; None for bare models.
+    augmentation: Augmentation | None = None
 
 
 def _shape(value: Any, what: str, path: Path) -> tuple[int, ...]:
@@ -197,6 +200,7 @@ def load_source(
             if dataset
             else str(trained.preprocessing["dataset"]),
             seed=int(trained.preprocessing["seed"]),
+            augmentation=trained.augmentation,
         )
     if path.is_dir():
         if not (path / "saved_model.pb").is_file():

@@ -12,17 +12,26 @@ from edgedeploy.training.artifacts import (
     load_keras_model,
     load_trained,
 )
+from edgedeploy.training.augment import (
+    DEFAULT_AUGMENTATION,
+    Augmentation,
+    augmented_batches,
+    parse_augmentation,
+)
 from edgedeploy.training.datasets import DATASET_NAMES, Dataset, load_dataset
 from edgedeploy.training.models import MODEL_NAMES, build_model, model_options, model_task
 from edgedeploy.training.trainer import TrainConfig, TrainResult, evaluate_keras, train
 
 __all__ = [
     "DATASET_NAMES",
+    "DEFAULT_AUGMENTATION",
     "MODEL_NAMES",
+    "Augmentation",
     "Dataset",
     "TrainConfig",
     "TrainResult",
     "TrainedModel",
+    "augmented_batches",
     "build_model",
     "evaluate_keras",
     "is_training_dir",
@@ -31,5 +40,6 @@ __all__ = [
     "load_trained",
     "model_options",
     "model_task",
+    "parse_augmentation",
     "train",
 ]

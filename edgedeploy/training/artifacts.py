@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedeploy.errors import InputFileError, ModelFormatError
+from edgedeploy.training.augment import Augmentation
 from edgedeploy.training.datasets import Dataset, load_dataset
 from edgedeploy.training.trainer import LABELS_FILE, MODEL_FILES, PREPROCESSING_FILE
 
@@ -118,6 +119,18 @@ class TrainedModel:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.preprocessing["input_shape"])
+
+    @property
+    def augmentation(self) -> Augmentation | None:
+        """The augmentation the model was trained with; None for none (or an older directory)."""
+        recorded = self.preprocessing.get("augmentation")
+        if recorded is None:
+            return None
+        if not isinstance(recorded, dict):
+            raise ModelFormatError(
+                f"{self.directory / PREPROCESSING_FILE}: 'augmentation' is not an object"
+            )
+        return Augmentation.from_dict(recorded)
 
     def load_model(self) -> Any:
         """The trained Keras model."""

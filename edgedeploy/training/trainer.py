@@ -33,6 +33,7 @@ from edgedeploy import __version__
 from edgedeploy.errors import TrainingError
 from edgedeploy.fsutil import atomic_output_dir, check_output_path
 from edgedeploy.training._tf import tf, tf_keras
+from edgedeploy.training.augment import Augmentation, augmented_batches
 from edgedeploy.training.datasets import Dataset, dataset_reference, load_dataset
 from edgedeploy.training.models import build_model, check_options, model_task
 
@@ -78,6 +79,8 @@ class TrainConfig:
     learning_rate: float = 1e-3
     force: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)
+    #: Random shifts/zooms/rotations of the training images (`edgedeploy.training.augment`).
+    augmentation: Augmentation | None = None
 
     def check(self) -> None:
         """Raise `TrainingError` for a hyper-parameter no training run could use."""
@@ -100,6 +103,8 @@ class TrainConfig:
         for name, value, ok in limits:
             if not ok:
                 raise TrainingError(f"{name} {value!r} is out of range")
+        if self.augmentation is not None:
+            self.augmentation.check()
 
 
 @dataclass
@@ -252,14 +257,24 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Trai
     ]
     if log is not None:
         callbacks.append(_EpochLog(log, config.epochs, task))
+    if config.augmentation is None:
+        fit_data: dict[str, Any] = {
+            "x": dataset.x_train,
+            "y": y_train,
+            "batch_size": config.batch_size,
+            "shuffle": True,
+        }
+    else:
+        fit_data = {
+            "x": augmented_batches(
+                dataset.x_train, y_train, config.augmentation, config.batch_size, config.seed
+            )
+        }
     start = time.perf_counter()
     fitted = model.fit(
-        dataset.x_train,
-        y_train,
+        **fit_data,
         validation_data=(dataset.x_val, y_val),
         epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,
         callbacks=callbacks,
         verbose=0,
     )
@@ -292,6 +307,9 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Trai
             "scaling": dataset.preprocessing.get("scaling"),
             "input_range": dataset.preprocessing.get("input_range"),
             "details": dataset.preprocessing,
+            "augmentation": config.augmentation.to_dict()
+            if config.augmentation is not None
+            else None,
         }
         report = {
             "model": config.model,
