@@ -316,6 +316,49 @@ def _residual_model():
     return tf_keras.Model(inputs, outputs, name="residual")
 
 
+def _range_vars(model) -> dict[str, float]:
+    """The annotated model's activation range variables (weights' ranges left out)."""
+    return {
+        v.name: float(np.asarray(v.numpy()).max())
+        for v in model.non_trainable_variables
+        if v.name.endswith(("_min:0", "_max:0")) and "kernel" not in v.name
+    }
+
+
+def test_qat_ranges_start_at_the_calibrated_activation_ranges():
+    from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
+
+    from edgedeploy.converter.qat import initialize_ranges
+
+    data = load_dataset("digits", input_size=8, seed=0)
+    model = _residual_model()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(data.x_train, data.y_train, epochs=2, batch_size=32, verbose=0)
+    annotated = annotate(ModelSource("residual", keras_model=model))
+    before = _range_vars(annotated)
+    # tfmot's start: every activation range is [-6, 6].
+    assert {abs(v) for k, v in before.items() if not k.startswith("quantize_layer")} == {6.0}
+    moving = {v.name: v.numpy() for v in annotated.variables if "moving_" in v.name}
+    original = quant_ops.MovingAvgQuantize
+    x = data.x_train[:256]
+    assert initialize_ranges(annotated, x, batch_size=64, max_batches=3) == 3
+    assert quant_ops.MovingAvgQuantize is original
+    after = _range_vars(annotated)
+    # The input range is the mean of the three batches' ranges (with 0 inside).
+    expected_max = np.mean([max(float(x[i : i + 64].max()), 0.0) for i in (0, 64, 128)])
+    assert after["quantize_layer/quantize_layer_max:0"] == pytest.approx(expected_max, rel=1e-5)
+    # ReLU6 outputs: min 0 (not -6), max within (0, 6]; the residual ADD's range moved too.
+    relu = {k: v for k, v in after.items() if "relu6" in k}
+    assert relu and all(v == 0.0 for k, v in relu.items() if k.endswith("_min:0"))
+    assert all(0.0 < v <= 6.0 for k, v in relu.items() if k.endswith("_max:0"))
+    assert after != before
+    assert all(after[k] != before[k] for k in after if "residual" in k and k.endswith("_max:0"))
+    # Batch-normalization statistics are left as trained.
+    for v in annotated.variables:
+        if v.name in moving:
+            np.testing.assert_array_equal(v.numpy(), moving[v.name])
+
+
 @pytest.mark.slow
 def test_qat_on_a_tiny_residual_model_converts_to_full_integer_int8():
     data = load_dataset("digits", input_size=8, seed=0)
@@ -371,6 +414,7 @@ def test_convert_with_qat_reports_float_ptq_and_qat_side_by_side(qat_small_cnn):
     assert report.full_integer and report.microcontroller_ready
     assert (report.input_dtype, report.output_dtype) == ("int8", "int8")
     assert report.qat is not None and report.qat["epochs_run"] >= 1
+    assert report.qat["range_batches"] >= 1
     assert report.layer_errors is not None and report.layer_errors["tensors"]
     # Layer by layer only the post-training model compares with the float one.
     assert report.layer_errors["model"] == "the int8 PTQ (minmax, per-channel) model"
