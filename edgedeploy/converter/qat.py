@@ -42,6 +42,7 @@ __all__ = [
     "QatResult",
     "annotate",
     "finetune",
+    "initialize_ranges",
 ]
 
 #: Fine-tuning epochs when none are given: enough for the weights to adapt to the
@@ -249,9 +250,8 @@ def finetune(
     range_batches = 0
     if initial_ranges:
         order = np.random.default_rng(seed).permutation(len(data.x_train))
-        range_batches = initialize_ranges(
-            model, data.x_train[order], QAT_BATCH_SIZE, QAT_RANGE_BATCHES
-        )
+        sample = data.x_train[order[: QAT_BATCH_SIZE * QAT_RANGE_BATCHES]]
+        range_batches = initialize_ranges(model, sample, QAT_BATCH_SIZE, QAT_RANGE_BATCHES)
     if task == "classification":
         loss, metrics, monitor, mode = (
             "sparse_categorical_crossentropy",
