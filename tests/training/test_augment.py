@@ -87,35 +87,30 @@ def test_flat_vectors_cannot_be_augmented():
         augmented_batches(x, np.zeros(8, np.int64), DEFAULT_AUGMENTATION, 4, 0)
 
 
-def test_training_records_its_augmentation_for_later_stages(tmp_path):
-    aug = parse_augmentation("shift=0.15,rotate=10")
-    config = TrainConfig(
+def _tiny(out, augmentation=None) -> TrainConfig:
+    """Two epochs of a one-convolution small_cnn on 8×8 digits: seconds, enough to compare runs."""
+    return TrainConfig(
         model="small_cnn",
         dataset="digits",
-        out=tmp_path / "a",
+        out=out,
         input_size=8,
         epochs=2,
         model_options=TINY,
-        augmentation=aug,
+        augmentation=augmentation,
     )
-    first = train(config)
-    config.out = tmp_path / "b"
-    second = train(config)
+
+
+def test_training_records_its_augmentation_for_later_stages(tmp_path):
+    aug = parse_augmentation("shift=0.15,rotate=10")
+    first = train(_tiny(tmp_path / "a", aug))
+    second = train(_tiny(tmp_path / "b", aug))
     assert first.history == second.history  # seeded augmentation repeats
     pre = json.loads((tmp_path / "a" / "preprocessing.json").read_text())
     assert pre["augmentation"] == aug.to_dict()
     assert load_trained(tmp_path / "a").augmentation == aug
-    plain = TrainConfig(
-        model="small_cnn",
-        dataset="digits",
-        out=tmp_path / "plain",
-        input_size=8,
-        epochs=2,
-        model_options=TINY,
-    )
-    result = train(plain)
+    plain = train(_tiny(tmp_path / "plain"))
     assert load_trained(tmp_path / "plain").augmentation is None
-    assert result.history != first.history
+    assert plain.history != first.history
 
 
 def test_autoencoder_on_flat_vectors_refuses_augmentation_and_writes_nothing(tmp_path):
