@@ -32,7 +32,7 @@ import numpy as np
 from edgedeploy.converter.tflite import ModelSource
 from edgedeploy.errors import DependencyError, TrainingError, UnsupportedModelError
 from edgedeploy.training._tf import tf_keras
-from edgedeploy.training.augment import Augmentation, augmented_batches
+from edgedeploy.training.augment import Augmentation, fit_arguments
 from edgedeploy.training.datasets import Dataset
 
 __all__ = [
@@ -274,17 +274,7 @@ def finetune(
     ]
     if log is not None:
         callbacks.append(_EpochLog(log, epochs, monitor))
-    if augmentation is None:
-        fit_data: dict[str, Any] = {
-            "x": data.x_train,
-            "y": y_train,
-            "batch_size": QAT_BATCH_SIZE,
-            "shuffle": True,
-        }
-    else:
-        fit_data = {
-            "x": augmented_batches(data.x_train, y_train, augmentation, QAT_BATCH_SIZE, seed)
-        }
+    fit_data = fit_arguments(data.x_train, y_train, QAT_BATCH_SIZE, seed, augmentation)
     start = time.perf_counter()
     fitted = model.fit(
         **fit_data,

@@ -25,7 +25,13 @@ import numpy as np
 from edgedeploy.errors import TrainingError
 from edgedeploy.training._tf import tf_keras
 
-__all__ = ["DEFAULT_AUGMENTATION", "Augmentation", "augmented_batches", "parse_augmentation"]
+__all__ = [
+    "DEFAULT_AUGMENTATION",
+    "Augmentation",
+    "augmented_batches",
+    "fit_arguments",
+    "parse_augmentation",
+]
 
 
 @dataclass(frozen=True)
@@ -141,3 +147,15 @@ def augmented_batches(
     data = tf.data.Dataset.from_tensor_slices((x, y))
     data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     return data.map(apply, num_parallel_calls=1).prefetch(2)
+
+
+def fit_arguments(
+    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augmentation: Augmentation | None
+) -> dict[str, Any]:
+    """Keras ``fit`` keyword arguments for the training data, augmented or as it is.
+
+    Training and QAT fine-tuning both call this, so they feed the data the same way.
+    """
+    if augmentation is None:
+        return {"x": x, "y": y, "batch_size": batch_size, "shuffle": True}
+    return {"x": augmented_batches(x, y, augmentation, batch_size, seed)}

@@ -33,7 +33,7 @@ from edgedeploy import __version__
 from edgedeploy.errors import TrainingError
 from edgedeploy.fsutil import atomic_output_dir, check_output_path
 from edgedeploy.training._tf import tf, tf_keras
-from edgedeploy.training.augment import Augmentation, augmented_batches
+from edgedeploy.training.augment import Augmentation, fit_arguments
 from edgedeploy.training.datasets import Dataset, dataset_reference, load_dataset
 from edgedeploy.training.models import build_model, check_options, model_task
 
@@ -257,19 +257,9 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Trai
     ]
     if log is not None:
         callbacks.append(_EpochLog(log, config.epochs, task))
-    if config.augmentation is None:
-        fit_data: dict[str, Any] = {
-            "x": dataset.x_train,
-            "y": y_train,
-            "batch_size": config.batch_size,
-            "shuffle": True,
-        }
-    else:
-        fit_data = {
-            "x": augmented_batches(
-                dataset.x_train, y_train, config.augmentation, config.batch_size, config.seed
-            )
-        }
+    fit_data = fit_arguments(
+        dataset.x_train, y_train, config.batch_size, config.seed, config.augmentation
+    )
     start = time.perf_counter()
     fitted = model.fit(
         **fit_data,
